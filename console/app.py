@@ -1,0 +1,274 @@
+"""The Textual app: wires collectors to panels, runs actions, owns global keys."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterable
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from textual import work
+from textual.app import App
+from textual.binding import Binding
+
+from backends.actions import Action, Plan, Progress
+from backends.collector import CollectorGroup, Snapshot
+from backends.host import HostInfo
+from console.action_runner import ActionResult, ActionStatus, run_action
+from console.audit import AuditLog
+from console.config import Config
+from console.lag import LagProbe, write_lag_log
+from console.lag_overlay import LagOverlay
+from console.main_screen import MainScreen
+from console.palette import ConsoleCommands
+from console.screens.confirm import ConfirmScreen
+from console.screens.help import HelpScreen, HelpSection
+from console.screens.progress import ProgressScreen
+from panels.base import Panel
+from panels.catalog import build_panels
+
+PaletteCommand = tuple[str, str, Callable[[], Any]]
+
+SEVERITY = {
+    ActionStatus.DONE: "information",
+    ActionStatus.NOTHING_TO_DO: "information",
+    ActionStatus.CANCELLED: "information",
+    ActionStatus.REFUSED: "warning",
+    ActionStatus.FAILED: "error",
+}
+
+
+class ScreenActionUI:
+    """The action protocol's operator side in the TUI: confirm and progress dialogs."""
+
+    def __init__(self, app: OpsConsoleApp) -> None:
+        self.app = app
+        self.screen: ProgressScreen | None = None
+
+    async def confirm(self, plan: Plan) -> bool:
+        return bool(await self.app.push_screen_wait(ConfirmScreen(plan)))
+
+    def progress_started(self, plan: Plan, progress: Progress, cancelled: threading.Event) -> None:
+        self.app.pending_cancels.add(cancelled)
+        self.screen = ProgressScreen(plan, progress, cancelled)
+        self.app.push_screen(self.screen)
+
+    def progress_finished(self) -> None:
+        if self.screen is not None:
+            self.app.pending_cancels.discard(self.screen.cancelled)
+            self.screen.dismiss()
+            self.screen = None
+
+
+class OpsConsoleApp(App[int]):
+    CSS_PATH = ["app.tcss", "screens/dialogs.tcss", "../panels/panel.tcss"]
+    TITLE = "opsconsole"
+    COMMANDS = App.COMMANDS | {ConsoleCommands}
+    BINDINGS = [
+        Binding("p", "pause", "Pause", id="app.pause"),
+        Binding("question_mark", "help", "Help", id="app.help"),
+        Binding("ctrl+d", "toggle_lag", "Loop lag", show=False, id="app.lag"),
+        Binding("q", "quit", "Quit", id="app.quit"),
+        Binding("ctrl+c", "quit", "Quit", show=False, priority=True, id="app.interrupt"),
+    ]
+
+    def __init__(
+        self,
+        config: Config,
+        collectors: CollectorGroup,
+        *,
+        host: HostInfo,
+        audit: AuditLog,
+        panels: list[Panel],
+        clock: Callable[[], float] = time.time,
+        autostart: bool = True,
+        handle_signals: bool = False,
+        lag_log: Path | None = None,
+    ) -> None:
+        super().__init__()
+        self.config = config
+        self.collectors = collectors
+        self.host = host
+        self.audit = audit
+        self.panels = {panel.spec.name: panel for panel in panels}
+        self.clock = clock
+        self.autostart = autostart
+        self.handle_signals = handle_signals
+        self.lag_log = lag_log
+        self.probe = LagProbe()
+        self.pending_cancels: set[threading.Event] = set()
+        self._unsubscribers: list[Callable[[], None]] = []
+        self._stopped = False
+        if config.keys:
+            self.set_keymap(dict(config.keys))
+
+    # -- life cycle ------------------------------------------------------------------
+
+    def get_default_screen(self) -> MainScreen:
+        self.main = MainScreen(
+            list(self.panels.values()), self.host, self.probe, self.refresh_panel, self.clock, self.config.read_only
+        )
+        return self.main
+
+    def on_mount(self) -> None:
+        for name, panel in self.panels.items():
+            collector = self.collectors[name]
+            self._unsubscribers.append(collector.subscribe(partial(self._deliver, panel)))
+            panel.show_snapshot(collector.snapshot)
+        self.run_worker(self.probe.run(), name="lag-probe", group="probes")
+        if self.lag_log is not None:
+            self.run_worker(write_lag_log(self.probe, self.lag_log), name="lag-log", group="probes")
+        if self.autostart:
+            self.collectors.start()
+        if self.handle_signals:
+            loop = asyncio.get_running_loop()
+            for signum in (signal.SIGTERM, signal.SIGHUP):
+                loop.add_signal_handler(signum, lambda: self.call_next(self.action_quit))
+
+    def _deliver(self, panel: Panel, snapshot: Snapshot[Any]) -> None:
+        panel.show_snapshot(snapshot)
+
+    async def shutdown(self) -> None:
+        """Stop collectors and probes and cancel running actions; safe to call twice."""
+        if self._stopped:
+            return
+        self._stopped = True
+        for cancelled in self.pending_cancels:
+            cancelled.set()
+        for unsubscribe in self._unsubscribers:
+            unsubscribe()
+        self.workers.cancel_group(self, "probes")
+        await self.collectors.stop()
+        if self.handle_signals:
+            loop = asyncio.get_running_loop()
+            for signum in (signal.SIGTERM, signal.SIGHUP):
+                loop.remove_signal_handler(signum)
+
+    async def action_quit(self) -> None:
+        await self.shutdown()
+        self.exit(0)
+
+    async def on_unmount(self) -> None:
+        await self.shutdown()
+
+    # -- global actions --------------------------------------------------------------
+
+    def refresh_panel(self, name: str) -> None:
+        """Collect one panel now, off the loop; joins a collection already running."""
+        self.run_worker(self.collectors[name].refresh(force=True), group="refresh", exit_on_error=False)
+
+    def action_pause(self) -> None:
+        if self.collectors.paused:
+            self.collectors.resume()
+            self.notify("collectors resumed")
+        else:
+            self.collectors.pause()
+            self.notify("collectors paused: press p to resume")
+        self.main.query_one("#header").paused = self.collectors.paused  # type: ignore[attr-defined]
+
+    def action_help(self) -> None:
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen(self.help_sections()))
+
+    def action_toggle_lag(self) -> None:
+        self.main.query_one(LagOverlay).toggle()
+
+    # -- what the help screen and the palette list -----------------------------------
+
+    def key_for(self, binding: Binding) -> str:
+        keymap = dict(self.config.keys)
+        mapped = binding.key if binding.id is None else keymap.get(binding.id, binding.key)
+        return ", ".join(self.get_key_display(Binding(key.strip(), "")) for key in mapped.split(","))
+
+    def help_sections(self) -> list[HelpSection]:
+        global_rows = [
+            (self.key_for(binding), binding.description)
+            for binding in self._global_bindings()
+        ]
+        global_rows.append((self.get_key_display(Binding(self.COMMAND_PALETTE_BINDING, "")), "Command palette"))
+        sections: list[HelpSection] = [("Global", global_rows)]
+        for panel in self.panels.values():
+            rows = [(self.key_for(b), b.description) for b in _bindings(panel.BINDINGS)]
+            sections.append((f"{panel.number} {panel.spec.title}", rows or [("", "no keys of its own yet")]))
+        return sections
+
+    def _global_bindings(self) -> Iterable[Binding]:
+        for binding in (*_bindings(MainScreen.BINDINGS), *_bindings(self.BINDINGS)):
+            if binding.description and binding.id != "app.interrupt":
+                yield binding
+
+    def palette_commands(self) -> list[PaletteCommand]:
+        commands: list[PaletteCommand] = []
+        main = self.main
+        for index, panel in enumerate(self.panels.values()):
+            commands.append((f"Focus {panel.spec.title}", f"key {panel.number}", partial(main.action_focus_panel, index)))
+            for binding in _bindings(panel.BINDINGS):
+                commands.append(
+                    (f"{panel.spec.title}: {binding.description}", f"key {self.key_for(binding)}",
+                     partial(self._run_panel_binding, index, binding.action))
+                )
+        commands += [
+            ("Zoom focused panel", "key z", main.action_zoom),
+            ("Refresh focused panel", "key r", main.action_refresh_panel),
+            ("Pause or resume all collectors", "key p", self.action_pause),
+            ("Help: every key", "key ?", self.action_help),
+            ("Toggle loop-lag overlay", "key ctrl+d", self.action_toggle_lag),
+        ]
+        return commands
+
+    def _run_panel_binding(self, index: int, action: str) -> None:
+        self.main.action_focus_panel(index)
+        panel = list(self.panels.values())[index]
+        self.call_after_refresh(panel.run_action, action)
+
+    # -- the action protocol ---------------------------------------------------------
+
+    def on_panel_action_requested(self, message: Panel.ActionRequested) -> None:
+        self.perform(message.action)
+
+    @work(group="actions", exit_on_error=False)
+    async def perform(self, action: Action) -> ActionResult:
+        """Run an action through the protocol and tell the operator how it ended."""
+        result = await run_action(
+            action,
+            ui=ScreenActionUI(self),
+            audit=self.audit,
+            read_only=self.config.read_only,
+            refresh=lambda name: self.collectors[name].refresh(force=True),
+        )
+        self.notify(result.message, severity=SEVERITY[result.status])  # type: ignore[arg-type]
+        return result
+
+
+def _bindings(bindings: Iterable[Any]) -> list[Binding]:
+    """Normalise a BINDINGS list (Binding objects or tuples) into Binding objects."""
+    return list(Binding.make_bindings(bindings))
+
+
+def make_app(
+    config: Config,
+    collectors: CollectorGroup,
+    *,
+    host: HostInfo,
+    audit: AuditLog,
+    clock: Callable[[], float] = time.time,
+    autostart: bool = True,
+    handle_signals: bool = False,
+    lag_log: Path | None = None,
+) -> OpsConsoleApp:
+    """Build the app; the CLI calls this with real collectors, tests with their own."""
+    return OpsConsoleApp(
+        config,
+        collectors,
+        host=host,
+        audit=audit,
+        panels=build_panels(clock),
+        clock=clock,
+        autostart=autostart,
+        handle_signals=handle_signals,
+        lag_log=lag_log,
+    )

@@ -1,0 +1,148 @@
+"""The `opsconsole` command: global options, then the TUI or a subcommand.
+
+User errors exit 2 with one line on stderr; "could not collect / could not act" exits 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from types import FrameType
+from typing import NoReturn
+
+from backends.catalog import PANEL_NAMES
+from backends.host import read_host_info
+from console import __version__
+from console.audit import AuditLog
+from console.collectors import build_collectors
+from console.config import Config, ConfigError, describe_config, load_config, render_default_config
+from console.paths import default_audit_log
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line on stderr and exit 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"{self.prog}: {message} (see --help)\n")
+
+
+def build_parser() -> OneLineParser:
+    parser = OneLineParser(
+        prog="opsconsole",
+        description="Live view of the PCAP cache, session registry, ports and lock files, "
+        "with safe fixes from the keyboard. With no command, opens the console.",
+    )
+    parser.add_argument("--config", type=Path, metavar="FILE", help="config file (TOML)")
+    parser.add_argument("--read-only", action="store_true", help="refuse every action")
+    parser.add_argument("--demo", action="store_true", help="run on a temporary demo world")
+    parser.add_argument("--version", action="version", version=f"opsconsole {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    snapshot = commands.add_parser("snapshot", help="collect once and print", description="Collect once "
+                                   "through the console's collectors and print a table or the JSON contract.")
+    snapshot.add_argument("--json", action="store_true", help="print the JSON contract (see README)")
+    snapshot.add_argument("--panel", action="append", choices=PANEL_NAMES, metavar="NAME",
+                          help=f"only this panel ({', '.join(PANEL_NAMES)}); repeatable")
+    snapshot.add_argument("--refresh", action="store_true", help="ignore cached values")
+
+    config = commands.add_parser("config", help="show or print the configuration",
+                                 description="Show the effective configuration and where it came from.")
+    config.add_argument("--print-default", action="store_true", help="print a commented config with every key")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "config" and args.print_default:
+            sys.stdout.write(render_default_config())
+            return EXIT_OK
+        config = load_config(args.config)
+    except ConfigError as exc:
+        print(f"opsconsole: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    if args.read_only:
+        config = _replace(config, read_only=True)
+    if args.command == "config":
+        print(describe_config(config))
+        return EXIT_OK
+    with _terminating_signals_exit(), _world(args.demo, config) as config:
+        if args.command == "snapshot":
+            return run_snapshot(config, args.panel or list(PANEL_NAMES), as_json=args.json, force=args.refresh)
+        return run_tui(config)
+
+
+def run_snapshot(config: Config, names: Sequence[str], *, as_json: bool, force: bool) -> int:
+    from console.snapshot import collect_once, render_table, snapshot_document
+
+    host = read_host_info()
+    snapshots = asyncio.run(collect_once(build_collectors(config), list(dict.fromkeys(names)), force=force))
+    now = time.time()
+    if as_json:
+        print(json.dumps(snapshot_document(host, snapshots, now), indent=2))
+    else:
+        print(render_table(host, snapshots, now))
+    return EXIT_OK if all(snapshot.ok for snapshot in snapshots.values()) else EXIT_FAILED
+
+
+def run_tui(config: Config) -> int:
+    from console.app import make_app
+
+    lag_log = os.environ.get("OPSCONSOLE_LAG_LOG")
+    app = make_app(
+        config,
+        build_collectors(config),
+        host=read_host_info(),
+        audit=AuditLog(config.audit_log or default_audit_log()),
+        handle_signals=True,
+        lag_log=Path(lag_log) if lag_log else None,
+    )
+    app.run()
+    return app.return_code or EXIT_OK
+
+
+@contextlib.contextmanager
+def _world(demo: bool, config: Config) -> Iterator[Config]:
+    """The config as given, or pointed at a demo world that exists only inside the block."""
+    if not demo:
+        yield config
+        return
+    from console.demo import DemoWorld
+
+    with DemoWorld() as world:
+        yield world.apply(config)
+
+
+@contextlib.contextmanager
+def _terminating_signals_exit() -> Iterator[None]:
+    """SIGTERM and SIGHUP (a dropped SSH session) unwind like Ctrl+C, so cleanup runs."""
+
+    def leave(signum: int, frame: FrameType | None) -> NoReturn:
+        raise SystemExit(128 + signum)
+
+    previous = {signum: signal.signal(signum, leave) for signum in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def _replace(config: Config, **changes: object) -> Config:
+    import dataclasses
+
+    return dataclasses.replace(config, **changes)  # type: ignore[arg-type]
+
+
+if __name__ == "__main__":
+    sys.exit(main())

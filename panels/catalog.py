@@ -1,0 +1,15 @@
+"""Which widget renders which panel, in the order of the number keys."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from backends.catalog import PANELS
+from panels.base import Panel
+from panels.placeholder import PlaceholderPanel
+
+
+def build_panels(clock: Callable[[], float] = time.time) -> list[Panel]:
+    """One panel per catalog entry, numbered 1-4."""
+    return [PlaceholderPanel(spec, number, clock) for number, spec in enumerate(PANELS, start=1)]
