@@ -139,7 +139,7 @@ class Collector(Generic[T]):
         self._running = asyncio.Event()
         self._running.set()
         self._wake = asyncio.Event()
-        self._thread: threading.Thread | None = None
+        self._threads: list[threading.Thread] = []  # workers that may not have exited yet
         # Set by the worker as soon as its collect function returns or raises; the OS
         # thread may live a moment longer, which must not count as "still running".
         self._thread_collect_done = threading.Event()
@@ -249,6 +249,7 @@ class Collector(Generic[T]):
         future: asyncio.Future[T] = loop.create_future()
         # After a timeout nobody awaits the future; a late exception must not be
         # logged as "Future exception was never retrieved".
+        future.add_done_callback(lambda done: done.cancelled() or done.exception())
 
         def deliver(value: T | None, error: BaseException | None) -> None:
             if future.done():
@@ -275,8 +276,9 @@ class Collector(Generic[T]):
                 pass  # the loop closed while we worked: nobody is waiting any more
 
         self._thread_collect_done = collect_done
-        self._thread = threading.Thread(target=work, name=f"collector-{self.name}", daemon=True)
-        self._thread.start()
+        thread = threading.Thread(target=work, name=f"collector-{self.name}", daemon=True)
+        self._threads = [t for t in self._threads if t.is_alive()] + [thread]
+        thread.start()
         return future
 
     def _publish(self, **changes: object) -> Snapshot[T]:
@@ -327,24 +329,21 @@ class Collector(Generic[T]):
 
     async def stop(self) -> None:
         """Cancel the schedule and any run, signal the worker thread, and wait for it briefly."""
-        for task in (self._loop_task, self._inflight):
-            if task is not None and not task.done():
+        # Repeat until nothing is left: a refresh() may start a new run while we wait.
+        while tasks := [t for t in (self._loop_task, self._inflight) if t is not None and not t.done()]:
+            for task in tasks:
                 task.cancel()
-        for task in (self._loop_task, self._inflight):
-            if task is not None:
-                try:
-                    await task
-                except asyncio.CancelledError:
-                    pass
-                except Exception:  # noqa: BLE001 - a run's failure is already in the snapshot
-                    pass
+            await asyncio.wait(tasks)
+            for task in tasks:  # a run's failure is already in the snapshot
+                if not task.cancelled():
+                    task.exception()
         self._loop_task = self._inflight = None
         if self._context is not None:
             self._context.cancelled.set()
-        thread = self._thread
         deadline = time.monotonic() + THREAD_JOIN_GRACE_S
-        while thread is not None and thread.is_alive() and time.monotonic() < deadline:
+        while any(t.is_alive() for t in self._threads) and time.monotonic() < deadline:
             await asyncio.sleep(0.01)
+        self._threads = [t for t in self._threads if t.is_alive()]
 
 
 class CollectorGroup:

@@ -31,6 +31,9 @@ from console.screens.progress import ProgressScreen
 from panels.base import Panel
 from panels.catalog import build_panels
 
+#: Signals that end the app like `q` does (SIGHUP: the SSH session dropped).
+QUIT_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+
 PaletteCommand = tuple[str, str, Callable[[], Any]]
 
 SEVERITY = {
@@ -69,10 +72,11 @@ class OpsConsoleApp(App[int]):
     TITLE = "opsconsole"
     COMMANDS = App.COMMANDS | {ConsoleCommands}
     BINDINGS = [
-        Binding("p", "pause", "Pause", id="app.pause"),
-        Binding("question_mark", "help", "Help", id="app.help"),
-        Binding("ctrl+d", "toggle_lag", "Loop lag", show=False, id="app.lag"),
-        Binding("q", "quit", "Quit", id="app.quit"),
+        Binding("p", "pause", "Pause", tooltip="Pause or resume all collectors", id="app.pause"),
+        Binding("question_mark", "help", "Help", tooltip="Every key of every panel", id="app.help"),
+        Binding("ctrl+d", "toggle_lag", "Loop lag", tooltip="Show the event loop's lag (p50/p99/max)",
+                show=False, id="app.lag"),
+        Binding("q", "quit", "Quit", tooltip="Stop the collectors and exit", id="app.quit"),
         Binding("ctrl+c", "quit", "Quit", show=False, priority=True, id="app.interrupt"),
     ]
 
@@ -102,6 +106,8 @@ class OpsConsoleApp(App[int]):
         self.probe = LagProbe()
         self.pending_cancels: set[threading.Event] = set()
         self._unsubscribers: list[Callable[[], None]] = []
+        self._probe_tasks: list[asyncio.Task[None]] = []
+        self._previous_handlers: dict[int, Any] = {}
         self._stopped = False
         if config.keys:
             self.set_keymap(dict(config.keys))
@@ -119,14 +125,15 @@ class OpsConsoleApp(App[int]):
             collector = self.collectors[name]
             self._unsubscribers.append(collector.subscribe(partial(self._deliver, panel)))
             panel.show_snapshot(collector.snapshot)
-        self.run_worker(self.probe.run(), name="lag-probe", group="probes")
+        self._probe_tasks.append(asyncio.create_task(self.probe.run(), name="lag-probe"))
         if self.lag_log is not None:
-            self.run_worker(write_lag_log(self.probe, self.lag_log), name="lag-log", group="probes")
+            self._probe_tasks.append(asyncio.create_task(write_lag_log(self.probe, self.lag_log), name="lag-log"))
         if self.autostart:
             self.collectors.start()
         if self.handle_signals:
             loop = asyncio.get_running_loop()
-            for signum in (signal.SIGTERM, signal.SIGHUP):
+            for signum in QUIT_SIGNALS:
+                self._previous_handlers[signum] = signal.getsignal(signum)
                 loop.add_signal_handler(signum, lambda: self.call_next(self.action_quit))
 
     def _deliver(self, panel: Panel, snapshot: Snapshot[Any]) -> None:
@@ -141,12 +148,14 @@ class OpsConsoleApp(App[int]):
             cancelled.set()
         for unsubscribe in self._unsubscribers:
             unsubscribe()
-        self.workers.cancel_group(self, "probes")
+        for task in self._probe_tasks:
+            task.cancel()
+        await asyncio.gather(*self._probe_tasks, return_exceptions=True)
         await self.collectors.stop()
-        if self.handle_signals:
-            loop = asyncio.get_running_loop()
-            for signum in (signal.SIGTERM, signal.SIGHUP):
-                loop.remove_signal_handler(signum)
+        loop = asyncio.get_running_loop()
+        for signum, handler in self._previous_handlers.items():
+            loop.remove_signal_handler(signum)  # this resets to SIG_DFL, so put back what was there
+            signal.signal(signum, handler)
 
     async def action_quit(self) -> None:
         await self.shutdown()
@@ -185,39 +194,34 @@ class OpsConsoleApp(App[int]):
         return ", ".join(self.get_key_display(Binding(key.strip(), "")) for key in mapped.split(","))
 
     def help_sections(self) -> list[HelpSection]:
-        global_rows = [
-            (self.key_for(binding), binding.description)
-            for binding in self._global_bindings()
-        ]
+        global_rows = [(self.key_for(binding), _explain(binding)) for binding, _ in self._global_bindings()]
         global_rows.append((self.get_key_display(Binding(self.COMMAND_PALETTE_BINDING, "")), "Command palette"))
         sections: list[HelpSection] = [("Global", global_rows)]
         for panel in self.panels.values():
-            rows = [(self.key_for(b), b.description) for b in _bindings(panel.BINDINGS)]
+            rows = [(self.key_for(binding), _explain(binding)) for binding in _bindings(panel.BINDINGS)]
             sections.append((f"{panel.number} {panel.spec.title}", rows or [("", "no keys of its own yet")]))
         return sections
 
-    def _global_bindings(self) -> Iterable[Binding]:
-        for binding in (*_bindings(MainScreen.BINDINGS), *_bindings(self.BINDINGS)):
-            if binding.description and binding.id != "app.interrupt":
-                yield binding
+    def _global_bindings(self) -> Iterable[tuple[Binding, MainScreen | OpsConsoleApp]]:
+        """Bindings with a description, with the node whose action they run."""
+        for owner, bindings in ((self.main, MainScreen.BINDINGS), (self, self.BINDINGS)):
+            for binding in _bindings(bindings):
+                if binding.description and binding.id != "app.interrupt":
+                    yield binding, owner
 
     def palette_commands(self) -> list[PaletteCommand]:
-        commands: list[PaletteCommand] = []
-        main = self.main
+        """Every binding of the app and of every panel, as palette commands."""
+        commands: list[PaletteCommand] = [
+            (binding.description, f"{_explain(binding)} · key {self.key_for(binding)}",
+             partial(owner.run_action, binding.action))
+            for binding, owner in self._global_bindings()
+        ]
         for index, panel in enumerate(self.panels.values()):
-            commands.append((f"Focus {panel.spec.title}", f"key {panel.number}", partial(main.action_focus_panel, index)))
             for binding in _bindings(panel.BINDINGS):
                 commands.append(
-                    (f"{panel.spec.title}: {binding.description}", f"key {self.key_for(binding)}",
+                    (f"{panel.spec.title}: {binding.description}", f"{_explain(binding)} · key {self.key_for(binding)}",
                      partial(self._run_panel_binding, index, binding.action))
                 )
-        commands += [
-            ("Zoom focused panel", "key z", main.action_zoom),
-            ("Refresh focused panel", "key r", main.action_refresh_panel),
-            ("Pause or resume all collectors", "key p", self.action_pause),
-            ("Help: every key", "key ?", self.action_help),
-            ("Toggle loop-lag overlay", "key ctrl+d", self.action_toggle_lag),
-        ]
         return commands
 
     def _run_panel_binding(self, index: int, action: str) -> None:
@@ -242,6 +246,11 @@ class OpsConsoleApp(App[int]):
         )
         self.notify(result.message, severity=SEVERITY[result.status])  # type: ignore[arg-type]
         return result
+
+
+def _explain(binding: Binding) -> str:
+    """The longer wording of a binding for help and the palette: its tooltip, else its label."""
+    return binding.tooltip or binding.description
 
 
 def _bindings(bindings: Iterable[Any]) -> list[Binding]:

@@ -16,6 +16,7 @@ from textual.screen import Screen
 from textual.widget import Widget
 from textual.widgets import Footer, Tab, Tabs
 
+from backends.catalog import PANELS
 from backends.host import HostInfo
 from console.header import StatusHeader
 from console.lag import LagProbe
@@ -29,13 +30,13 @@ GRID_MIN_WIDTH = 120
 class MainScreen(Screen[None]):
     BINDINGS = [
         *(
-            Binding(str(n), f"focus_panel({n - 1})", f"Panel {n}", show=False, id=f"main.panel_{n}")
-            for n in range(1, 5)
+            Binding(str(n), f"focus_panel({n - 1})", f"Focus {spec.title}", show=False, id=f"main.panel_{n}")
+            for n, spec in enumerate(PANELS, start=1)
         ),
         Binding("tab", "cycle(1)", "Next panel", show=False, id="main.next_panel"),
         Binding("shift+tab", "cycle(-1)", "Previous panel", show=False, id="main.previous_panel"),
-        Binding("z", "zoom", "Zoom", id="main.zoom"),
-        Binding("r", "refresh_panel", "Refresh", id="main.refresh"),
+        Binding("z", "zoom", "Zoom", tooltip="Zoom the focused panel to full screen and back", id="main.zoom"),
+        Binding("r", "refresh_panel", "Refresh", tooltip="Refresh the focused panel now", id="main.refresh"),
     ]
 
     def __init__(

@@ -21,6 +21,8 @@ class ConfirmScreen(ModalScreen[bool]):
         Binding("escape,n", "cancel", "Cancel", id="confirm.cancel"),
     ]
 
+    AUTO_FOCUS = "#cancel"
+
     def __init__(self, plan: Plan) -> None:
         super().__init__(classes="dialog-screen")
         self.plan = plan
@@ -36,9 +38,6 @@ class ConfirmScreen(ModalScreen[bool]):
                 confirm = Button("Confirm (y)", id="confirm", variant="error")
                 confirm.can_focus = False
                 yield confirm
-
-    def on_mount(self) -> None:
-        self.query_one("#cancel", Button).focus()
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         event.stop()

@@ -1,0 +1,114 @@
+"""The layers of DESIGN.md, enforced: backends/ never pulls in the UI, panels/ do no I/O.
+
+Every module under backends/ is imported in a fresh interpreter (so nothing imported by
+other tests can hide or fake a dependency) and must leave `textual` and `rich` out of
+`sys.modules`. Modules are discovered from the tree, so a new module is covered the
+moment it is added.
+"""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+BACKENDS = ROOT / "backends"
+PANELS = ROOT / "panels"
+
+#: Prints True when importing module ``name`` loaded Textual or Rich.
+PROBE = (
+    "import importlib, sys; importlib.import_module(name); "
+    "print(any(m == 'textual' or m.startswith('textual.') or m == 'rich' or m.startswith('rich.') "
+    "for m in sys.modules))"
+)
+
+#: What a panel must never import: it renders snapshots, the backends do the I/O.
+PANEL_FORBIDDEN = frozenset({"psutil", "sqlite3", "socket", "subprocess"})
+
+
+def module_name(path: Path) -> str:
+    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def modules_under(package: Path) -> list[str]:
+    return sorted(
+        module_name(path)
+        for path in package.rglob("*.py")
+        if "__pycache__" not in path.parts and not path.name.startswith(".")
+    )
+
+
+def imports_ui(name: str) -> bool:
+    """Import ``name`` in a fresh interpreter and report whether Textual or Rich came along."""
+    result = subprocess.run(
+        [sys.executable, "-c", f"name = {name!r}; {PROBE}"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, f"importing {name} failed:\n{result.stderr}"
+    verdict = result.stdout.strip().splitlines()[-1]
+    assert verdict in {"True", "False"}, f"unexpected probe output: {result.stdout!r}"
+    return verdict == "True"
+
+
+def forbidden_imports(source: str, forbidden: frozenset[str]) -> list[str]:
+    """Top-level package names from ``forbidden`` that ``source`` imports (absolute imports)."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            found += [alias.name for alias in node.names if alias.name.split(".")[0] in forbidden]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            if node.module.split(".")[0] in forbidden:
+                found.append(node.module)
+    return found
+
+
+BACKEND_MODULES = modules_under(BACKENDS)
+PANEL_FILES = sorted(p for p in PANELS.rglob("*.py") if "__pycache__" not in p.parts)
+
+
+def test_discovery_finds_the_backend_modules() -> None:
+    assert {"backends", "backends.collector", "backends.jsonable"} <= set(BACKEND_MODULES)
+
+
+@pytest.mark.parametrize("name", BACKEND_MODULES)
+def test_backend_module_does_not_import_textual_or_rich(name: str) -> None:
+    assert not imports_ui(name), f"{name} imports textual or rich (directly or through a dependency)"
+
+
+def test_probe_detects_a_ui_import() -> None:
+    """The probe itself works: importing Textual is reported."""
+    assert imports_ui("textual") is True
+    assert imports_ui("json") is False
+
+
+@pytest.mark.parametrize("path", PANEL_FILES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_panel_does_no_io_imports(path: Path) -> None:
+    found = forbidden_imports(path.read_text(encoding="utf-8"), PANEL_FORBIDDEN)
+    assert found == [], f"{path.relative_to(ROOT)} imports {found}: panels render snapshots only"
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        ("import psutil", ["psutil"]),
+        ("import os, socket as s", ["socket"]),
+        ("from subprocess import run", ["subprocess"]),
+        ("import sqlite3.dbapi2", ["sqlite3.dbapi2"]),
+        ("def f():\n    import psutil\n", ["psutil"]),
+        ("from . import socket", []),  # a sibling module of that name is not the stdlib one
+        ("import socketserver, psutilx", []),
+        ("from backends.collector import Snapshot", []),
+    ],
+)
+def test_forbidden_import_scanner(source: str, expected: list[str]) -> None:
+    assert forbidden_imports(source, PANEL_FORBIDDEN) == expected
