@@ -266,8 +266,10 @@ class Collector(Generic[T]):
             error: BaseException | None = None
             try:
                 value = self._collect(context)
-            except BaseException as exc:  # noqa: BLE001 - handed to the loop, not swallowed
+            except Exception as exc:  # handed to the loop, not swallowed
                 error = exc  # `exc` itself is unbound when the except block ends
+            except BaseException as exc:  # noqa: BLE001 - SystemExit in a collector must not end the app
+                error = RuntimeError(f"collect raised {type(exc).__name__}: {exc}")
             finally:
                 collect_done.set()
             try:
@@ -307,10 +309,10 @@ class Collector(Generic[T]):
     async def _schedule(self) -> None:
         while True:
             await self._running.wait()
+            self._wake.clear()  # before the run, so a resume() during it is not lost
             await self.refresh()
             delay = self.next_delay_s()
             self._publish(next_at=None if self.paused else time.time() + delay)
-            self._wake.clear()
             try:
                 await asyncio.wait_for(self._wake.wait(), delay)
             except TimeoutError:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import json
 import os
 import signal
@@ -19,11 +20,13 @@ from types import FrameType
 from typing import NoReturn
 
 from backends.catalog import PANEL_NAMES
+from backends.collector import CollectorGroup
 from backends.host import read_host_info
 from console import __version__
 from console.audit import AuditLog
 from console.collectors import build_collectors
 from console.config import Config, ConfigError, describe_config, load_config, render_default_config
+from console.demo import DemoError, DemoWorld
 from console.paths import default_audit_log
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -72,21 +75,27 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"opsconsole: {exc}", file=sys.stderr)
         return EXIT_USAGE
     if args.read_only:
-        config = _replace(config, read_only=True)
+        config = dataclasses.replace(config, read_only=True)
     if args.command == "config":
         print(describe_config(config))
         return EXIT_OK
-    with _terminating_signals_exit(), _world(args.demo, config) as config:
-        if args.command == "snapshot":
-            return run_snapshot(config, args.panel or list(PANEL_NAMES), as_json=args.json, force=args.refresh)
-        return run_tui(config)
+    try:
+        with _terminating_signals_exit(), _world(args.demo, config) as config:
+            if args.command == "snapshot":
+                names = args.panel or list(PANEL_NAMES)
+                return run_snapshot(build_collectors(config), names, as_json=args.json, force=args.refresh)
+            return run_tui(config)
+    except DemoError as exc:
+        print(f"opsconsole: demo world: {exc}", file=sys.stderr)
+        return EXIT_FAILED
 
 
-def run_snapshot(config: Config, names: Sequence[str], *, as_json: bool, force: bool) -> int:
+def run_snapshot(collectors: CollectorGroup, names: Sequence[str], *, as_json: bool, force: bool) -> int:
+    """Collect once, print, and exit 0 only when every requested panel collected."""
     from console.snapshot import collect_once, render_table, snapshot_document
 
     host = read_host_info()
-    snapshots = asyncio.run(collect_once(build_collectors(config), list(dict.fromkeys(names)), force=force))
+    snapshots = asyncio.run(collect_once(collectors, list(dict.fromkeys(names)), force=force))
     now = time.time()
     if as_json:
         print(json.dumps(snapshot_document(host, snapshots, now), indent=2))
@@ -117,8 +126,6 @@ def _world(demo: bool, config: Config) -> Iterator[Config]:
     if not demo:
         yield config
         return
-    from console.demo import DemoWorld
-
     with DemoWorld() as world:
         yield world.apply(config)
 
@@ -136,12 +143,6 @@ def _terminating_signals_exit() -> Iterator[None]:
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
-
-
-def _replace(config: Config, **changes: object) -> Config:
-    import dataclasses
-
-    return dataclasses.replace(config, **changes)  # type: ignore[arg-type]
 
 
 if __name__ == "__main__":

@@ -1009,3 +1009,37 @@ def test_to_jsonable_edge_cases() -> None:
     assert to_jsonable({1: frozenset()}) == {"1": []}
     with pytest.raises(TypeError, match="object"):
         to_jsonable(object())
+
+
+async def test_resume_during_a_run_triggers_the_next_run_at_once() -> None:
+    """A resume() that lands while a run is in progress is not lost to the interval."""
+    release = threading.Event()
+    calls: list[int] = []
+
+    def collect(ctx: CollectContext[int]) -> int:
+        calls.append(1)
+        if len(calls) == 1:
+            release.wait(10)
+        return len(calls)
+
+    collector: Collector[int] = Collector("resume", collect, interval_s=3600, timeout_s=30)
+    collector.start()
+    try:
+        await wait_until(lambda: len(calls) == 1, "first run to start")
+        collector.pause()
+        collector.resume()
+        release.set()
+        await wait_until(lambda: len(calls) == 2, "a second run right after the resumed one")
+    finally:
+        release.set()
+        await collector.stop()
+
+
+async def test_system_exit_in_a_sync_collect_becomes_an_error() -> None:
+    def collect(ctx: CollectContext[int]) -> int:
+        raise SystemExit(3)
+
+    collector: Collector[int] = Collector("exit", collect, interval_s=1, timeout_s=5)
+    snapshot = await collector.refresh()
+    assert snapshot.error == "collect raised SystemExit: 3"
+    await collector.stop()
