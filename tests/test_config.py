@@ -5,6 +5,8 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
+import shutil
+import tempfile
 import tomllib
 from collections.abc import Iterator
 from pathlib import Path
@@ -412,19 +414,45 @@ def test_missing_explicit_file(tmp_path: Path) -> None:
     assert str(caught.value) == f"config error: --config {missing}: no such file"
 
 
-def test_unreadable_file(tmp_path: Path) -> None:
-    path = write(tmp_path / "secret.toml", "")
-    path.chmod(0)
+def load_config_as(uid: int, path: Path) -> str:
+    """Run load_config in a forked child whose uid is dropped; return its error text."""
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: never returns into pytest
+        try:
+            os.close(read_end)
+            os.setgid(uid)
+            os.setuid(uid)
+            try:
+                load_config(path)
+                message = "loaded without error"
+            except ConfigError as exc:
+                message = str(exc)
+            os.write(write_end, message.encode())
+        finally:
+            os._exit(0)
+    os.close(write_end)
+    os.waitpid(pid, 0)
+    with os.fdopen(read_end) as pipe:
+        return pipe.read()
+
+
+def test_unreadable_file() -> None:
+    """chmod 000; as root the read is made by a child that drops to uid 65534 ("nobody")."""
+    folder = Path(tempfile.mkdtemp())
     try:
-        if os.access(path, os.R_OK):
-            pytest.skip(
-                "running as root (or with CAP_DAC_OVERRIDE): a chmod 000 file is still readable"
-            )
-        with pytest.raises(ConfigError) as caught:
-            load_config(path)
-        assert str(caught.value) == f"config error in {path}: cannot read: Permission denied"
+        folder.chmod(0o755)
+        path = write(folder / "secret.toml", "")
+        path.chmod(0)
+        if os.geteuid() == 0:
+            message = load_config_as(65534, path)
+        else:
+            with pytest.raises(ConfigError) as caught:
+                load_config(path)
+            message = str(caught.value)
+        assert message == f"config error in {path}: cannot read: Permission denied"
     finally:
-        path.chmod(0o600)
+        shutil.rmtree(folder)
 
 
 def test_directory_instead_of_file(tmp_path: Path) -> None:
