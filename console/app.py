@@ -16,11 +16,12 @@ from textual.app import App
 from textual.binding import Binding
 
 from backends.actions import Action, Plan, Progress
-from backends.collector import CollectorGroup, Snapshot
+from backends.collector import CollectorGroup
 from backends.host import HostInfo
 from console.action_runner import ActionResult, ActionStatus, run_action
 from console.audit import AuditLog
 from console.config import Config
+from console.header import StatusHeader
 from console.lag import LagProbe, write_lag_log
 from console.lag_overlay import LagOverlay
 from console.main_screen import MainScreen
@@ -123,7 +124,7 @@ class OpsConsoleApp(App[int]):
     def on_mount(self) -> None:
         for name, panel in self.panels.items():
             collector = self.collectors[name]
-            self._unsubscribers.append(collector.subscribe(partial(self._deliver, panel)))
+            self._unsubscribers.append(collector.subscribe(panel.show_snapshot))
             panel.show_snapshot(collector.snapshot)
         self._probe_tasks.append(asyncio.create_task(self.probe.run(), name="lag-probe"))
         if self.lag_log is not None:
@@ -135,9 +136,6 @@ class OpsConsoleApp(App[int]):
             for signum in QUIT_SIGNALS:
                 self._previous_handlers[signum] = signal.getsignal(signum)
                 loop.add_signal_handler(signum, lambda: self.call_next(self.action_quit))
-
-    def _deliver(self, panel: Panel, snapshot: Snapshot[Any]) -> None:
-        panel.show_snapshot(snapshot)
 
     async def shutdown(self) -> None:
         """Stop collectors and probes and cancel running actions; safe to call twice."""
@@ -177,7 +175,7 @@ class OpsConsoleApp(App[int]):
         else:
             self.collectors.pause()
             self.notify("collectors paused: press p to resume")
-        self.main.query_one("#header").paused = self.collectors.paused  # type: ignore[attr-defined]
+        self.main.query_one(StatusHeader).paused = self.collectors.paused
 
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):

@@ -18,7 +18,8 @@ def format_age(seconds: float) -> str:
 
 def format_duration(seconds: float) -> str:
     """A collection's duration: "120 ms" below a second, "1.9 s" above."""
-    return f"{seconds * 1000:.0f} ms" if seconds < 1 else f"{seconds:.1f} s"
+    milliseconds = round(seconds * 1000)  # decide on the rounded value: 0.9996 s is "1.0 s", not "1000 ms"
+    return f"{milliseconds} ms" if milliseconds < 1000 else f"{seconds:.1f} s"
 
 
 def status_text(snapshot: Snapshot[Any], now: float) -> str:
