@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import time
 from collections import deque
 from collections.abc import Callable
@@ -25,8 +26,11 @@ def percentile(sorted_values: list[float], fraction: float) -> float:
     """Nearest-rank percentile of an already sorted list (0.0 when empty)."""
     if not sorted_values:
         return 0.0
-    rank = min(len(sorted_values) - 1, max(0, round(fraction * len(sorted_values) + 0.5) - 1))
-    return sorted_values[rank]
+    # Nearest rank is ceil(fraction * n), 1-based. Not round(x + 0.5): round() is half-to-even,
+    # so that picked one rank too high whenever fraction * n was an odd integer (p99 of 100
+    # values gave the maximum). The inner round() absorbs float noise (0.07 * 100 = 7.000000000000001).
+    rank = math.ceil(round(fraction * len(sorted_values), 9))
+    return sorted_values[min(len(sorted_values) - 1, max(0, rank - 1))]
 
 
 class LagProbe:

@@ -10,6 +10,7 @@ from pathlib import Path
 from textual.widgets import Static, Tabs
 
 from backends.catalog import PANEL_NAMES
+from console.config import Config
 from console.lag_overlay import LagOverlay
 from console.screens.confirm import ConfirmScreen
 from console.screens.help import HelpScreen
@@ -297,3 +298,13 @@ def test_main_screen_80x24(build_app, snap_compare):
 
 def test_main_screen_160x48(build_app, snap_compare):
     assert snap_compare(build_app(clock=lambda: FIXED_NOW), terminal_size=(160, 48))
+
+
+async def test_keys_from_config_remap_bindings_and_help_shows_them(build_app):
+    app = build_app(config=Config(keys=(("main.zoom", "x"),)))
+    async with app.run_test(size=(160, 48)) as pilot:
+        await pilot.press("2", "x")
+        await pilot.pause()
+        assert displayed_panels(app) == ["sessions"]
+        rows = dict(dict(app.help_sections())["Global"])
+        assert rows["x"] == "Zoom the focused panel to full screen and back"
