@@ -7,6 +7,9 @@ differ only in their :class:`ActionUI` (modal screens, or a terminal prompt).
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import contextvars
+import functools
 import threading
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -16,6 +19,11 @@ from typing import Protocol
 from backends.actions import Action, Outcome, Plan, Progress
 from backends.collector import describe_error
 from console.audit import AuditLog, AuditUnavailable
+
+
+#: What can stop an audit line being written after the action ran (TypeError: a plan or
+#: outcome value with no JSON form); it is reported with the outcome, never raised.
+AUDIT_ERRORS = (OSError, AuditUnavailable, TypeError, ValueError)
 
 
 class ActionStatus(StrEnum):
@@ -70,20 +78,47 @@ async def run_action(
 
     progress, cancelled = Progress(), threading.Event()
     ui.progress_started(plan, progress, cancelled)
+    work = asyncio.get_running_loop().run_in_executor(
+        None, functools.partial(contextvars.copy_context().run, action.execute, plan, progress, cancelled)
+    )
+    interrupted: asyncio.CancelledError | None = None
     try:
-        outcome = await asyncio.to_thread(action.execute, plan, progress, cancelled)
+        while True:
+            try:
+                outcome = await asyncio.shield(work)
+                break
+            except asyncio.CancelledError as exc:
+                if work.cancelled():
+                    outcome = Outcome(ok=False, message=f"{action.name} interrupted: outcome unknown")
+                    break
+                # Our caller is going away (the app quitting cancels its workers). A thread
+                # cannot be killed, so left alone the action would run on unseen and unaudited:
+                # ask it to stop between steps, wait for what it did, audit that, then go.
+                cancelled.set()
+                interrupted = exc
     except Exception as exc:  # noqa: BLE001 - recorded in the audit line and shown
         outcome = Outcome(ok=False, message=f"{action.name} failed: {describe_error(exc)}")
     finally:
         ui.progress_finished()
 
-    audit_outcome = {"ok": outcome.ok, "message": outcome.message, "cancelled": cancelled.is_set(), **outcome.details}
+    audit_outcome = {**outcome.details, "ok": outcome.ok, "message": outcome.message, "cancelled": cancelled.is_set()}
+
+    def write_audit_line() -> None:
+        audit.record(action=action.name, target=plan.target, plan=plan.audit, outcome=audit_outcome)
+
+    if interrupted is not None:
+        # Written here, not in a thread: the loop may be shutting down and cancel us again.
+        with contextlib.suppress(*AUDIT_ERRORS):
+            write_audit_line()
+        raise interrupted
     message = outcome.message
     try:
-        await asyncio.to_thread(
-            audit.record, action=action.name, target=plan.target, plan=plan.audit, outcome=audit_outcome
-        )
-    except (OSError, AuditUnavailable) as exc:
+        await asyncio.to_thread(write_audit_line)
+    except AUDIT_ERRORS as exc:
         message = f"{message} (audit line NOT written: {describe_error(exc)})"
     await refresh(action.panel)
-    return ActionResult(ActionStatus.DONE if outcome.ok else ActionStatus.FAILED, message, plan, outcome)
+    if outcome.ok:
+        status = ActionStatus.DONE
+    else:
+        status = ActionStatus.CANCELLED if cancelled.is_set() else ActionStatus.FAILED
+    return ActionResult(status, message, plan, outcome)

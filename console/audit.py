@@ -25,6 +25,22 @@ def ssh_client(env: Mapping[str, str] = os.environ) -> str | None:
     return f"{parts[0]} {parts[1]}" if len(parts) >= 2 else None
 
 
+def _make_private_dirs(directory: Path) -> None:
+    """``mkdir -p`` where every directory created is 0700; existing ones are left as they are.
+
+    ``Path.mkdir(mode=0o700, parents=True)`` applies the mode to the last directory only:
+    the intermediate ones it creates get the default (typically 0755).
+    """
+    if directory.is_dir():
+        return
+    _make_private_dirs(directory.parent)
+    try:
+        directory.mkdir(mode=0o700)
+    except FileExistsError:
+        if not directory.is_dir():  # a regular file in the way; a directory means another console won
+            raise
+
+
 @dataclass(frozen=True, slots=True)
 class AuditLog:
     """Appends to ``path`` with O_APPEND in one write per line, so concurrent consoles interleave whole lines."""
@@ -34,7 +50,7 @@ class AuditLog:
     def check_writable(self) -> None:
         """Create the log (0600, parents 0700) if needed; raise AuditUnavailable if it cannot be written."""
         try:
-            self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            _make_private_dirs(self.path.parent)
             fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
             os.close(fd)
         except OSError as exc:

@@ -274,7 +274,7 @@ async def test_progress_dialog_escape_cancels_between_steps(build_app, tmp_path,
         await asyncio.wait_for(worker.wait(), 10)
         await pilot.pause()
         assert not isinstance(app.screen, ProgressScreen)
-        assert worker.result.status == "failed"
+        assert worker.result.status == "cancelled"
     assert victim.exists()
     entry = json.loads(audit_path.read_text())
     assert entry["outcome"]["cancelled"] is True and entry["outcome"]["deleted"] == 0
