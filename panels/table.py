@@ -19,12 +19,12 @@ from rich.segment import Segment
 from rich.style import Style
 from textual import events
 from textual.binding import Binding, BindingType
-from textual.geometry import Size
+from textual.geometry import Region, Size
 from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from backends.rows import EMPTY, Cancelled, Row, RowSet, View, apply_view
+from backends.rows import EMPTY, Cancelled, Row, RowSet, View, apply_view, discard
 
 #: How far from a vanished row the cursor looks for a surviving neighbour.
 NEIGHBOUR_SEARCH = 64
@@ -57,6 +57,13 @@ class Column:
     style: Callable[[Any], str | None] | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class _FrameStyles:
+    base: Style
+    header: Style
+    cursor: Style
+
+
 def _total(widths: Sequence[int]) -> int:
     return sum(widths) + len(SEPARATOR) * max(0, len(widths) - 1)
 
@@ -75,7 +82,41 @@ def relocate(old: RowSet, old_cursor: int, new: RowSet) -> int:
                     there = new.position(old.rows[index].key)
                     if there is not None:
                         return there
+        # Farther away: the vanished rows are most often one block (a purge, a group that
+        # left the filter); find its edges in O(log n) probes instead of scanning.
+        edges = [edge for edge in (_edge(old, new, old_cursor, 1), _edge(old, new, old_cursor, -1)) if edge is not None]
+        if edges:
+            nearest = min(edges, key=lambda index: (abs(index - old_cursor), index < old_cursor))
+            there = new.position(old.rows[nearest].key)
+            if there is not None:
+                return there
     return min(old_cursor, len(new.rows) - 1)
+
+
+def _edge(old: RowSet, new: RowSet, start: int, step: int) -> int | None:
+    """The index in ``old`` of the first row past ``NEIGHBOUR_SEARCH`` from ``start`` (going
+    ``step``) that is still in ``new``: gallop, then bisect. Exact when the vanished rows
+    around ``start`` are contiguous, a surviving row in any case."""
+
+    def survives(distance: int) -> bool:
+        return new.position(old.rows[start + step * distance].key) is not None
+
+    room = len(old.rows) - 1 - start if step > 0 else start
+    gone = NEIGHBOUR_SEARCH  # distances 1..NEIGHBOUR_SEARCH are known to have vanished
+    if room <= gone:
+        return None
+    distance = min(room, 2 * gone)
+    while not survives(distance):
+        if distance == room:
+            return None
+        gone, distance = distance, min(room, 2 * distance)
+    while distance - gone > 1:
+        middle = (gone + distance) // 2
+        if survives(middle):
+            distance = middle
+        else:
+            gone = middle
+    return start + step * distance
 
 
 class VirtualTable(ScrollView, can_focus=True):
@@ -132,6 +173,7 @@ class VirtualTable(ScrollView, can_focus=True):
         self._rows: RowSet = EMPTY
         self._content_widths = [len(column.label) + 2 for column in self.columns]
         self._widths = list(self._content_widths)
+        self._styles: _FrameStyles | None = None
         self._job: asyncio.Task[None] | None = None
         self._job_cancel: threading.Event | None = None
 
@@ -159,6 +201,8 @@ class VirtualTable(ScrollView, can_focus=True):
 
     def show_rows(self, rows: RowSet) -> None:
         """Take new source rows; O(visible rows) on the loop unless a sort/filter is set."""
+        if self._source is not self._rows:
+            discard(self._source)
         self._source = rows
         if self.view.identity:
             self._cancel_job()
@@ -218,12 +262,14 @@ class VirtualTable(ScrollView, can_focus=True):
         self._rows = rows
         self.cursor = relocate(old_rows, old_cursor, rows)
         self.virtual_size = Size(_total(self._widths), len(rows.rows) + 1)
-        self._fit_widths()
         self.scroll_to(y=max(0, self.cursor - cursor_line), animate=False, immediate=True)
         self._keep_cursor_visible()
+        self._fit_widths()  # after scrolling: only the rows that will be on screen count
         self.refresh()
         if self.selected_key != old_key:
             self.post_message(self.CursorMoved(self, self.selected))
+        if old_rows is not self._source:
+            discard(old_rows)  # freeing a million rows here would stall the loop
 
     # -- layout ----------------------------------------------------------------------
 
@@ -265,10 +311,23 @@ class VirtualTable(ScrollView, can_focus=True):
 
     # -- rendering -------------------------------------------------------------------
 
+    def _resolve_styles(self) -> _FrameStyles:
+        self._styles = _FrameStyles(
+            self.rich_style,
+            self.get_component_rich_style("virtual-table--header"),
+            self.get_component_rich_style("virtual-table--cursor"),
+        )
+        return self._styles
+
+    def render_lines(self, crop: Region) -> list[Strip]:
+        """Resolve the styles once per frame, not once per line (they cost more than the text)."""
+        self._resolve_styles()
+        return super().render_lines(crop)
+
     def render_line(self, y: int) -> Strip:
         scroll_x = int(self.scroll_x)
         width = self.scrollable_content_region.width
-        base = self.rich_style
+        base = (self._styles or self._resolve_styles()).base
         if y == 0:
             strip = self._header_strip()
         else:
@@ -279,7 +338,7 @@ class VirtualTable(ScrollView, can_focus=True):
         return strip.crop_extend(scroll_x, scroll_x + width, base)
 
     def _header_strip(self) -> Strip:
-        style = self.get_component_rich_style("virtual-table--header")
+        style = (self._styles or self._resolve_styles()).header
         cells = []
         for index, column in enumerate(self.columns):
             label = column.label
@@ -289,8 +348,9 @@ class VirtualTable(ScrollView, can_focus=True):
         return Strip([Segment(SEPARATOR.join(cells), style)])
 
     def _row_strip(self, row: Row, is_cursor: bool) -> Strip:
-        base = self.rich_style + (Style.parse(row.style) if row.style else Style())
-        cursor = self.get_component_rich_style("virtual-table--cursor") if is_cursor else None
+        styles = self._styles or self._resolve_styles()
+        base = styles.base + Style.parse(row.style) if row.style else styles.base
+        cursor = styles.cursor if is_cursor else None
         segments: list[Segment] = []
         for index, column in enumerate(self.columns):
             value = row.values[index]
