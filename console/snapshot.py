@@ -22,7 +22,7 @@ async def collect_once(
         results = await asyncio.gather(*(collectors[name].refresh(force=force) for name in names))
     finally:
         await collectors.stop()
-    return dict(zip(names, results))
+    return dict(zip(names, results, strict=True))
 
 
 def snapshot_document(host: HostInfo, snapshots: Mapping[str, Snapshot[Any]], now: float) -> dict[str, Any]:
