@@ -57,13 +57,11 @@ class ScreenActionUI:
         return bool(await self.app.push_screen_wait(ConfirmScreen(plan)))
 
     def progress_started(self, plan: Plan, progress: Progress, cancelled: threading.Event) -> None:
-        self.app.pending_cancels.add(cancelled)
         self.screen = ProgressScreen(plan, progress, cancelled)
         self.app.push_screen(self.screen)
 
     def progress_finished(self) -> None:
         if self.screen is not None:
-            self.app.pending_cancels.discard(self.screen.cancelled)
             self.screen.dismiss()
             self.screen = None
 
@@ -105,7 +103,6 @@ class OpsConsoleApp(App[int]):
         self.handle_signals = handle_signals
         self.lag_log = lag_log
         self.probe = LagProbe()
-        self.pending_cancels: set[threading.Event] = set()
         self._unsubscribers: list[Callable[[], None]] = []
         self._probe_tasks: list[asyncio.Task[None]] = []
         self._previous_handlers: dict[int, Any] = {}
@@ -138,12 +135,14 @@ class OpsConsoleApp(App[int]):
                 loop.add_signal_handler(signum, lambda: self.call_next(self.action_quit))
 
     async def shutdown(self) -> None:
-        """Stop collectors and probes and cancel running actions; safe to call twice."""
+        """Stop collectors and probes; safe to call twice.
+
+        A running action needs nothing here: exiting cancels its worker, and the action
+        runner then tells the action to stop, waits for it, and audits what it did.
+        """
         if self._stopped:
             return
         self._stopped = True
-        for cancelled in self.pending_cancels:
-            cancelled.set()
         for unsubscribe in self._unsubscribers:
             unsubscribe()
         for task in self._probe_tasks:

@@ -289,7 +289,9 @@ class VirtualTable(ScrollView, can_focus=True):
                 text_width = len(column.format(row.values[index]))
                 if text_width > self._content_widths[index]:
                     self._content_widths[index] = min(column.max_width, text_width)
-        widths = [max(width, column.min_width) for width, column in zip(self._content_widths, self.columns, strict=True)]
+        widths = [
+            max(width, column.min_width) for width, column in zip(self._content_widths, self.columns, strict=True)
+        ]
         flex = [index for index, column in enumerate(self.columns) if column.flex]
         if flex:
             spare = self.scrollable_content_region.width - _total(widths)

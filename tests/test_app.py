@@ -307,3 +307,24 @@ async def test_keys_from_config_remap_bindings_and_help_shows_them(build_app):
         assert displayed_panels(app) == ["sessions"]
         rows = dict(dict(app.help_sections())["Global"])
         assert rows["x"] == "Zoom the focused panel to full screen and back"
+
+
+async def test_ctrl_c_during_an_action_stops_it_between_steps_and_audits(build_app, tmp_path, audit_path):
+    victim = tmp_path / "victim.lock"
+    victim.write_text("4711\n")
+    started = threading.Event()
+    app = build_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        app.perform(FileAction(victim, block=started))
+        await wait_for_confirm(app, pilot)
+        await pilot.press("y")
+        for _ in range(40):
+            await pilot.pause(0.05)
+            if started.is_set() and isinstance(app.screen, ProgressScreen):
+                break
+        await pilot.press("ctrl+c")  # q is a dialog-level no-op; ctrl+c is a priority binding
+        await pilot.pause()
+    assert app.return_code == 0
+    assert victim.exists(), "quitting must stop the action before it deletes"
+    entry = json.loads(audit_path.read_text())
+    assert entry["outcome"]["cancelled"] is True and entry["outcome"]["deleted"] == 0
