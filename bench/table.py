@@ -44,7 +44,7 @@ from textual.strip import Strip
 from textual.widgets import DataTable
 
 from backends.rows import RowSet, View, row_text
-from bench.sessions import BYTES, LABELS, columns, session_rows, session_rowset
+from bench.table_rows import BYTES, LABELS, columns, session_rows, session_rowset
 from console.lag import LagProbe, percentile
 from panels.table import VirtualTable
 

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from textual.app import App, ComposeResult
 
-from bench.sessions import columns, session_rowset
+from bench.table_rows import columns, session_rowset
 from panels.table import VirtualTable
 
 
