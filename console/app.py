@@ -195,7 +195,7 @@ class OpsConsoleApp(App[int]):
         global_rows.append((self.get_key_display(Binding(self.COMMAND_PALETTE_BINDING, "")), "Command palette"))
         sections: list[HelpSection] = [("Global", global_rows)]
         for panel in self.panels.values():
-            rows = [(self.key_for(binding), _explain(binding)) for binding in _bindings(panel.BINDINGS)]
+            rows = [(self.key_for(binding), _explain(binding)) for binding in panel_bindings(panel)]
             sections.append((f"{panel.number} {panel.spec.title}", rows or [("", "no keys of its own yet")]))
         return sections
 
@@ -214,7 +214,7 @@ class OpsConsoleApp(App[int]):
             for binding, owner in self._global_bindings()
         ]
         for index, panel in enumerate(self.panels.values()):
-            for binding in _bindings(panel.BINDINGS):
+            for binding in panel_bindings(panel):
                 commands.append(
                     (f"{panel.spec.title}: {binding.description}", f"{_explain(binding)} · key {self.key_for(binding)}",
                      partial(self._run_panel_binding, index, binding.action))
@@ -255,6 +255,17 @@ def _bindings(bindings: Iterable[Any]) -> list[Binding]:
     return list(Binding.make_bindings(bindings))
 
 
+def panel_bindings(panel: Panel) -> list[Binding]:
+    """A panel's bindings including those it inherits (a table panel's `/` and `o`); a
+    subclass's binding for the same key replaces its base's, as in Textual."""
+    by_key: dict[str, Binding] = {}
+    for cls in reversed(type(panel).__mro__):
+        if isinstance(cls, type) and issubclass(cls, Panel) and "BINDINGS" in vars(cls):
+            for binding in _bindings(vars(cls)["BINDINGS"]):
+                by_key[binding.key] = binding
+    return list(by_key.values())
+
+
 def make_app(
     config: Config,
     collectors: CollectorGroup,
@@ -265,14 +276,16 @@ def make_app(
     autostart: bool = True,
     handle_signals: bool = False,
     lag_log: Path | None = None,
+    panels: list[Panel] | None = None,
 ) -> OpsConsoleApp:
-    """Build the app; the CLI calls this with real collectors, tests with their own."""
+    """Build the app; the CLI calls this with real collectors, tests with their own
+    (and, for tests of the shell alone, their own panels)."""
     return OpsConsoleApp(
         config,
         collectors,
         host=host,
         audit=audit,
-        panels=build_panels(clock),
+        panels=build_panels(clock) if panels is None else panels,
         clock=clock,
         autostart=autostart,
         handle_signals=handle_signals,

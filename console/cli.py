@@ -9,6 +9,7 @@ import argparse
 import asyncio
 import contextlib
 import dataclasses
+import importlib
 import json
 import os
 import signal
@@ -30,6 +31,13 @@ from console.demo import DemoError, DemoWorld
 from console.paths import default_audit_log
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+#: Subcommands that live in modules of their own. Each module defines
+#: ``add_parser(commands) -> argparse.ArgumentParser`` (``commands`` is the subparsers
+#: object; it returns the parser it added) and ``run(args, config) -> int`` (called with
+#: the effective config, inside the demo world under ``--demo``; returns the exit status).
+#: Keep their heavy imports inside ``run`` so ``--help`` stays instant.
+COMMAND_MODULES: tuple[str, ...] = ()
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -61,6 +69,10 @@ def build_parser() -> OneLineParser:
     config = commands.add_parser("config", help="show or print the configuration",
                                  description="Show the effective configuration and where it came from.")
     config.add_argument("--print-default", action="store_true", help="print a commented config with every key")
+
+    for module_name in COMMAND_MODULES:
+        module = importlib.import_module(module_name)
+        module.add_parser(commands).set_defaults(run_command=module.run)
     return parser
 
 
@@ -81,6 +93,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_OK
     try:
         with _terminating_signals_exit(), _world(args.demo, config) as config:
+            if (run_command := getattr(args, "run_command", None)) is not None:
+                return int(run_command(args, config))
             if args.command == "snapshot":
                 names = args.panel or list(PANEL_NAMES)
                 return run_snapshot(build_collectors(config), names, as_json=args.json, force=args.refresh)

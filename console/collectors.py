@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from backends.catalog import PANELS
 from backends.collector import Collector, CollectorGroup
 from backends.unavailable import unavailable
 from console.config import Config
@@ -10,20 +9,23 @@ from console.config import Config
 
 def build_collectors(config: Config) -> CollectorGroup:
     """One collector per panel, with the interval and timeout its config section sets."""
-    timing = {
-        "pcap": (config.pcap.interval, config.pcap.scan_timeout),
-        "sessions": (config.sessions.interval, config.sessions.timeout),
-        "ports": (config.ports.interval, config.ports.timeout),
-        "locks": (config.locks.interval, config.locks.timeout),
-    }
     return CollectorGroup(
         {
-            spec.name: Collector(
-                spec.name,
-                unavailable(spec.title, spec.issue),
-                interval_s=timing[spec.name][0],
-                timeout_s=timing[spec.name][1],
-            )
-            for spec in PANELS
+            "pcap": Collector(
+                "pcap", unavailable("PCAP cache", 3),
+                interval_s=config.pcap.interval, timeout_s=config.pcap.scan_timeout,
+            ),
+            "sessions": Collector(
+                "sessions", unavailable("Sessions", 4),
+                interval_s=config.sessions.interval, timeout_s=config.sessions.timeout,
+            ),
+            "ports": Collector(
+                "ports", unavailable("Ports", 5),
+                interval_s=config.ports.interval, timeout_s=config.ports.timeout,
+            ),
+            "locks": Collector(
+                "locks", unavailable("Locks", 6),
+                interval_s=config.locks.interval, timeout_s=config.locks.timeout,
+            ),
         }
     )

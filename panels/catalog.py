@@ -9,7 +9,15 @@ from backends.catalog import PANELS
 from panels.base import Panel
 from panels.placeholder import PlaceholderPanel
 
+#: The widget class of each panel; a panel's issue replaces its PlaceholderPanel entry.
+PANEL_CLASSES: dict[str, type[Panel]] = {
+    "pcap": PlaceholderPanel,
+    "sessions": PlaceholderPanel,
+    "ports": PlaceholderPanel,
+    "locks": PlaceholderPanel,
+}
+
 
 def build_panels(clock: Callable[[], float] = time.time) -> list[Panel]:
     """One panel per catalog entry, numbered 1-4."""
-    return [PlaceholderPanel(spec, number, clock) for number, spec in enumerate(PANELS, start=1)]
+    return [PANEL_CLASSES[spec.name](spec, number, clock) for number, spec in enumerate(PANELS, start=1)]

@@ -12,12 +12,13 @@ from typing import Any
 import pytest
 
 from backends.actions import Outcome, Plan, Progress
-from backends.catalog import PANEL_NAMES
+from backends.catalog import PANEL_NAMES, PANELS
 from backends.collector import CollectContext, Collector, CollectorGroup
 from backends.host import HostInfo
 from console.app import OpsConsoleApp, make_app
 from console.audit import AuditLog
 from console.config import Config
+from panels.placeholder import PlaceholderPanel
 
 #: 2026-11-23 10:00:00 UTC: a fixed clock keeps screenshots stable.
 FIXED_NOW = 1795428000.0
@@ -67,6 +68,8 @@ def build_app(collects: dict[str, CountingCollect], audit_path: Path) -> Callabl
             clock=clock or time.time,
             autostart=autostart,
             lag_log=lag_log,
+            # The shell's tests feed test values, not panel data: plain panels render them.
+            panels=[PlaceholderPanel(spec, n, clock or time.time) for n, spec in enumerate(PANELS, start=1)],
         )
 
     return build
