@@ -12,8 +12,9 @@ over fresh big containers, frees). RowSets are built in a worker thread before t
 opens, as the collector would. DataTable does everything on the loop, so its call time and
 the probe's max lag are both reported. Medians over 5 repetitions (3 at 1M).
 
-Part 5 runs ``bench.table_keypress_app`` (N sessions rebuilt every second in a thread) under
-a pseudo-terminal and times Down-key-to-first-output at 100 and 100,000 sessions.
+Part 5 runs ``bench.table_keypress_app`` (N sessions refreshed every second by a thread) under
+a pseudo-terminal and times Down-key-to-first-output at 100 and 100,000 sessions following an
+event cursor (``RowSet.updated``), and at 100,000 sessions fully rebuilt each second for scale.
 """
 
 from __future__ import annotations
@@ -35,7 +36,8 @@ import termios
 import threading
 import time
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +46,14 @@ from textual.strip import Strip
 from textual.widgets import DataTable
 
 from backends.rows import RowSet, View, row_text
-from bench.table_rows import BYTES, LABELS, columns, session_rows, session_rowset
+from bench.table_rows import (
+    BYTES,
+    LABELS,
+    SessionEvents,
+    columns,
+    session_rows,
+    session_rowset,
+)
 from console.lag import LagProbe, percentile
 from panels.table import VirtualTable
 
@@ -53,8 +62,11 @@ SIZE = (160, 48)
 PROBE_PERIOD_S = 0.001
 WARMUP_S = 0.005
 SETTLE_S = 0.05
+NO_PAINT_S = 0.25
 AFTER_S = 0.3
 FILTER_TEXT = "7"
+#: Events per incremental update (and per second in the keypress app's event producer).
+UPDATE_EVENTS = 1_000
 
 SWAP_TARGET_MS = 5.0
 LAG_P99_TARGET_MS = 25.0
@@ -168,6 +180,7 @@ class Sample:
     after_max_ms: float  # longest lag including the AFTER_S that follow
     screen_ms: float
     gc_ms: float
+    repainted: bool = True
 
     @property
     def blocked_ms(self) -> float:
@@ -179,7 +192,7 @@ class Sample:
 class Result:
     widget: str
     rows: int
-    kind: str  # repaint, swap, fresh, sort, filter
+    kind: str  # repaint, swap, fresh(-build), update(-build), sort, filter
     op: str
     samples: list[Sample] = field(default_factory=list)
 
@@ -218,7 +231,24 @@ def next_paint(widget: PaintMixin) -> Callable[[], Awaitable[float]]:
 
 
 async def vt_swap(table: BenchVirtualTable, rows: RowSet) -> Sample:
-    return await measure(lambda: table.show_rows(rows), next_paint(table), SETTLE_S)
+    """show_rows, until the table has repainted. The table repaints only lines whose row
+    changed: when none of the visible rows did, no paint comes (after NO_PAINT_S the swap
+    counts as on screen when its call returned, and the sample says it needed no repaint)."""
+    painted = table.next_paint()
+    returned: list[float] = []
+
+    def start() -> None:
+        table.show_rows(rows)
+        returned.append(time.perf_counter())
+
+    async def on_screen() -> float:
+        try:
+            return await asyncio.wait_for(asyncio.shield(painted), NO_PAINT_S)
+        except TimeoutError:
+            return returned[0]
+
+    sample = await measure(start, on_screen, SETTLE_S)
+    return replace(sample, repainted=painted.done())
 
 
 async def vt_repaint(table: BenchVirtualTable) -> Sample:
@@ -242,6 +272,21 @@ async def vt_view(app: BenchApp, table: BenchVirtualTable, start: Callable[[], N
 async def vt_reset(table: BenchVirtualTable) -> None:
     table.set_view(View())
     await asyncio.sleep(0.05)
+
+
+async def in_thread(build: Callable[[], RowSet]) -> tuple[Sample, RowSet]:
+    """Build rows in a worker thread, as a collector does, probing the loop meanwhile."""
+    async with Window() as building:
+        started = time.perf_counter()
+        rows = await asyncio.to_thread(build)
+        took = time.perf_counter() - started
+    stats = building.stats
+    return Sample(0.0, stats.p50_ms, stats.p99_ms, stats.max_ms, stats.max_ms, took * 1000,
+                  GC.max_ms(building.opened)), rows
+
+
+def check_update(table: VirtualTable, events: SessionEvents) -> None:
+    assert sorted(row.key for row in table.rows.rows) == sorted(events.live), "incremental update lost rows"
 
 
 def check_sort(table: VirtualTable, source: RowSet) -> None:
@@ -300,16 +345,33 @@ async def bench_virtual_table(
                 await vt_reset(table)
             results.append(filt)
 
-            # Collector-like: each snapshot is built fresh just before it is shown, and nothing
-            # else holds the previous one, so show_rows drops the last reference to it.
+            # Collector-like, full re-read: each snapshot is built fresh in a thread just before
+            # it is shown, and nothing else holds the previous one, so show_rows drops the last
+            # reference to it. The loop's lag while the thread builds is recorded too.
             del snapshots, source
             gc.collect()
+            fresh_build = Result("VirtualTable", n, "fresh-build", "..its build in a thread (collector)")
             fresh = Result("VirtualTable", n, "fresh", "data swap, fresh RowSet, old freed")
             for rep in range(reps):
-                rows = await asyncio.to_thread(session_rowset, n, 2 + rep)
+                sample, rows = await in_thread(partial(session_rowset, n, 2 + rep))
+                fresh_build.samples.append(sample)
                 fresh.samples.append(await vt_swap(table, rows))
                 del rows
-            results.append(fresh)
+            results += [fresh_build, fresh]
+
+            # Collector-like, following an event cursor: UPDATE_EVENTS changes applied to the
+            # set on screen with RowSet.updated in a thread, then shown.
+            events = SessionEvents(n, UPDATE_EVENTS)
+            update_build = Result("VirtualTable", n, "update-build", f"..RowSet.updated, {UPDATE_EVENTS:,} events")
+            update = Result("VirtualTable", n, "update", "data swap, incremental update")
+            for rep in range(reps):
+                upserts, removed = events.tick(rep + 1)
+                sample, rows = await in_thread(partial(table.rows.updated, upserts, removed))
+                update_build.samples.append(sample)
+                update.samples.append(await vt_swap(table, rows))
+                del rows
+            check_update(table, events)
+            results += [update_build, update]
             log(f"  done {n:,}")
 
             table.show_rows(RowSet.build(()))
@@ -369,12 +431,15 @@ async def bench_data_table(n: int, reps: int, log: Callable[[str], None]) -> lis
 # -- keypress to screen in a real terminal -----------------------------------------------
 
 DOWN = b"\x1b[B"
+#: (sessions, producer): the target compares the first two; the full rebuild is shown for scale.
+KEYPRESS_RUNS = ((100, "events"), (100_000, "events"), (100_000, "rebuild"))
 DRAWN_MARKER = b"10.0.0.0:40000"  # the first row's label: the table has drawn its data
 
 
 @dataclass
 class KeypressResult:
     n: int
+    producer: str
     latencies_ms: list[float]
     clean_ms: list[float]  # presses whose window had no data swap in it
     during_build_ms: list[float]  # presses sent while the worker thread was building rows
@@ -382,7 +447,8 @@ class KeypressResult:
     build_ms: list[float]
 
 
-def keypress_run(n: int, presses: int, spacing_s: float, switch_interval: float | None = None) -> KeypressResult:
+def keypress_run(n: int, producer: str, presses: int, spacing_s: float,
+                 switch_interval: float | None = None) -> KeypressResult:
     master, slave = pty.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", SIZE[1], SIZE[0], 0, 0))
     fd, name = tempfile.mkstemp(prefix="bench-swaps-", suffix=".txt")
@@ -391,7 +457,8 @@ def keypress_run(n: int, presses: int, spacing_s: float, switch_interval: float 
     env = dict(os.environ, TERM="xterm-256color", COLORTERM="truecolor")
     env.pop("NO_COLOR", None)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "bench.table_keypress_app", str(n), "--swap-log", str(swap_log)]
+        [sys.executable, "-m", "bench.table_keypress_app", str(n), "--swap-log", str(swap_log),
+         "--producer", producer, "--events", str(UPDATE_EVENTS)]
         + ([] if switch_interval is None else ["--switch-interval", str(switch_interval)]),
         stdin=slave, stdout=slave, stderr=slave, cwd=ROOT, env=env, start_new_session=True, close_fds=True,
     )
@@ -461,6 +528,7 @@ def keypress_run(n: int, presses: int, spacing_s: float, switch_interval: float 
     in_build = [(sent, lat) for sent, lat in presses_at if any(a <= sent <= b for a, b, _ in swaps)]
     return KeypressResult(
         n,
+        producer,
         [lat * 1000 for _, lat in presses_at],
         [lat * 1000 for _, lat in clean],
         [lat * 1000 for _, lat in in_build],
@@ -507,7 +575,9 @@ def report_loop(results: list[Result]) -> None:
                "lag max", "max worst", f"max +{AFTER_S:g}s", "to screen", "gc max"]
     rows = []
     for r in results:
-        rows.append([r.widget, f"{r.rows:,}", r.op, str(len(r.samples)), fmt(r.median("call_ms")),
+        unpainted = sum(not sample.repainted for sample in r.samples)
+        op = f"{r.op} ({unpainted} unpainted)" if unpainted else r.op
+        rows.append([r.widget, f"{r.rows:,}", op, str(len(r.samples)), fmt(r.median("call_ms")),
                      fmt(r.median("p50_ms")), fmt(r.median("p99_ms")), fmt(r.worst("p99_ms")),
                      fmt(r.median("max_ms")), fmt(r.worst("max_ms")), fmt(r.median("after_max_ms")),
                      fmt(r.median("screen_ms")), fmt(r.median("gc_ms"))])
@@ -521,8 +591,15 @@ def report_loop(results: list[Result]) -> None:
    to screen  call -> table repainted with the result. gc max = longest GC pass in the window (any thread).
    (baseline) table.refresh() with no new data: the cost of repainting the visible rows, for scale.
    data swap           show_rows(prebuilt RowSet); the bench keeps both RowSets alive (widget cost only).
-   ..fresh, old freed  collector-like: each RowSet built in a thread just before; show_rows drops the
-                       last reference to the previous one, so it is freed on the loop inside the call.
+   ..fresh, old freed  collector-like full re-read: each RowSet built in a thread just before (from a
+                       generator of Rows); show_rows drops the last reference to the previous one
+                       (the reaper thread frees it in pieces).
+   ..its build,        the loop's lag while the thread builds the RowSet, or applies the events
+   ..RowSet.updated    ('to screen' = the thread's time; 'gc max' = longest GC pass meanwhile).
+   (N unpainted)       N of the swaps changed no visible row, so the table repainted nothing.
+   ..incremental       collector-like, following an event cursor: RowSet.updated(upserts, removed) of
+                       the set on screen in a thread ({UPDATE_EVENTS:,} events: 90% change a row, 5% add, 5% remove),
+                       then show_rows; the previous set shares all untouched blocks with the new one.
    DataTable filter = clear()+add_rows(filtered list); the filtered list is computed beforehand, not timed.""")
 
     by = {(r.widget, r.rows, r.kind): r for r in results}
@@ -532,6 +609,7 @@ def report_loop(results: list[Result]) -> None:
     rows = []
     for dt_kind, vt_kind, label in (("swap", "swap", "data swap / load"),
                                     ("swap", "fresh", "data swap, old freed / load"),
+                                    ("swap", "update", "data swap, incremental / load"),
                                     ("sort", "sort", "sort"), ("filter", "filter", "filter")):
         dt = by.get(("DataTable", 10_000, dt_kind))
         vt = {n: by.get(("VirtualTable", n, vt_kind)) for n in (10_000, 100_000, 1_000_000)}
@@ -553,7 +631,8 @@ def report_loop(results: list[Result]) -> None:
         print("   (1,000,000 rows skipped: run without --quick to check the 1M targets)")
     else:
         repaint = by[("VirtualTable", 1_000_000, "repaint")]
-        for kind, label in (("swap", "data swap (prebuilt RowSet)"), ("fresh", "data swap, collector-like (old RowSet freed)")):
+        for kind, label in (("swap", "data swap (prebuilt RowSet)"), ("fresh", "data swap, collector-like (old RowSet freed)"),
+                            ("update", "data swap, incremental update (RowSet.updated)")):
             r = by[("VirtualTable", 1_000_000, kind)]
             med_b, worst_b = r.median("blocked_ms"), r.worst("blocked_ms")
             verdict = "PASS" if med_b <= SWAP_TARGET_MS else "FAIL"
@@ -562,6 +641,11 @@ def report_loop(results: list[Result]) -> None:
                   f"+{AFTER_S:g}s {fmt(r.median('after_max_ms'))}; worst rep {fmt(worst_b)})")
         print(f"         for scale: a repaint of the visible rows alone (no new data) blocks "
               f"{fmt(repaint.median('blocked_ms'))} ms at 160x48")
+        for kind, label in (("fresh-build", "full rebuild of 1,000,000 rows"), ("update-build", f"RowSet.updated ({UPDATE_EVENTS:,} events)")):
+            r = by[("VirtualTable", 1_000_000, kind)]
+            print(f"   info  while a thread runs the {label} ({fmt(r.median('screen_ms'))}): loop lag p99 "
+                  f"{fmt(r.median('p99_ms'))} ms, max {fmt(r.median('max_ms'))} (worst {fmt(r.worst('max_ms'))}), "
+                  f"gc max {fmt(r.median('gc_ms'))}")
         for kind in ("sort", "filter"):
             r = by[("VirtualTable", 1_000_000, kind)]
             worst_p99 = r.worst("p99_ms")
@@ -585,33 +669,38 @@ def report(results: list[Result], keypress: list[KeypressResult], args: argparse
     if keypress:
         print()
         print(f"5. Keypress-to-screen in a pseudo-terminal ({SIZE[0]}x{SIZE[1]}): Down pressed {args.presses}x "
-              f"~{args.spacing * 1000:.0f} ms apart; rows rebuilt in a thread every second")
-        headers = ["sessions", "presses", "median", "p90", "max", "clean n", "clean med", "clean p90",
-                   "in-build n", "in-build med", "idle med", "idle p90", "build (thread)"]
+              f"~{args.spacing * 1000:.0f} ms apart; the rows are refreshed by a worker thread every second")
+        headers = ["sessions", "producer", "presses", "median", "p90", "max", "clean n", "clean med", "clean p90",
+                   "in-thread n", "in-thread med", "idle med", "idle p90", "thread time"]
         rows = []
         for k in keypress:
             lat = sorted(k.latencies_ms)
-            rows.append([f"{k.n:,}", str(len(lat)), med(lat), p90(lat), fmt(lat[-1]),
+            rows.append([f"{k.n:,}", k.producer, str(len(lat)), med(lat), p90(lat), fmt(lat[-1]),
                          str(len(k.clean_ms)), med(k.clean_ms), p90(k.clean_ms),
                          str(len(k.during_build_ms)), med(k.during_build_ms), med(k.idle_ms), p90(k.idle_ms),
                          med(k.build_ms)])
-        print_table(headers, rows, left=1)
-        print("""\
+        print_table(headers, rows, left=2)
+        print(f"""\
+   producer   events:  what the sessions collector does (issue 4): each second it follows the event
+                       cursor and applies that second's {UPDATE_EVENTS:,} events (90% change a session, 5% start
+                       one, 5% end one) to the set on screen with RowSet.updated, in a thread.
+              rebuild: each second a thread re-reads and rebuilds all N rows (a full refresh), for scale.
    time = write of \\x1b[B -> first output bytes after it. The periodic refresh's own repaint can land
    in that window and be taken for the answer: 'clean' leaves out presses with a data swap ending
-   within 50 ms before the press or before its first output. 'in-build' = presses sent while the
-   worker thread was rebuilding the rows (it competes with the loop for the GIL); 'idle' = clean
-   presses outside a build. build = median thread time to rebuild the RowSet each second.""")
-        if len(keypress) == 2:
-            small, big = keypress
+   within 50 ms before the press or before its first output. 'in-thread' = presses sent while the
+   producer thread was running (it competes with the loop for the GIL); 'idle' = clean presses
+   outside it. thread time = median time the producer thread took per refresh.""")
+        if len(keypress) >= 2:
+            small, big = keypress[0], keypress[1]
             m_small, m_big = statistics.median(small.latencies_ms), statistics.median(big.latencies_ms)
             p_small = percentile(sorted(small.latencies_ms), 0.9)
             p_big = percentile(sorted(big.latencies_ms), 0.9)
             if args.switch_interval is not None:
                 print(f"   (experiment: the app ran with sys.setswitchinterval({args.switch_interval:g}))")
-            print(f"   ratio {big.n:,} / {small.n:,}: median {m_big / m_small:.2f}x, p90 {p_big / p_small:.2f}x")
+            print(f"   ratio {big.n:,} / {small.n:,} ({big.producer}): median {m_big / m_small:.2f}x, p90 {p_big / p_small:.2f}x")
             ok = m_big <= max(1.25 * m_small, m_small + 2.0) and p_big <= max(1.5 * p_small, p_small + 5.0)
-            print(f"   {'PASS' if ok else 'FAIL'}  keypress-to-screen at {big.n:,} sessions as fast as at {small.n:,} "
+            print(f"   {'PASS' if ok else 'FAIL'}  keypress-to-screen at {big.n:,} sessions updating every second "
+                  f"({big.producer} producer) as fast as at {small.n:,} "
                   f"(criterion: median within 25% or 2 ms, and p90 within 50% or 5 ms)")
 
 
@@ -649,9 +738,9 @@ def main() -> None:
     results = [] if args.keypress_only else asyncio.run(run_headless(args, log))
     keypress: list[KeypressResult] = []
     if not args.no_keypress:
-        for n in (100, 100_000):
-            log(f"keypress-to-screen: {n:,} sessions under a pty, {args.presses} presses")
-            keypress.append(keypress_run(n, args.presses, args.spacing, args.switch_interval))
+        for n, producer in KEYPRESS_RUNS:
+            log(f"keypress-to-screen: {n:,} sessions ({producer}) under a pty, {args.presses} presses")
+            keypress.append(keypress_run(n, producer, args.presses, args.spacing, args.switch_interval))
     report(results, keypress, args)
     print(f"\n(total run {time.perf_counter() - started:.0f} s)")
 

@@ -5,6 +5,8 @@ cost the event loop no more than fifty. New data arrives as an already indexed
 :class:`~backends.rows.RowSet`; swapping it in is O(visible rows). Sorting and
 filtering run in a worker thread (``backends.rows``) and a newer request cancels an
 older one. The cursor follows its row key across swaps, and its place on screen stays.
+A swap repaints only the lines whose row changed (none, when a collector's update
+touched no visible row), and a change of row count alone does not lay the screen out.
 """
 
 from __future__ import annotations
@@ -168,6 +170,7 @@ class VirtualTable(ScrollView, can_focus=True):
         super().__init__(id=id, classes=classes)
         self.columns = tuple(columns)
         self.view = View()
+        self._header_view = self.view  # the view whose sort mark the header shows
         self.cursor = 0
         self._source: RowSet = EMPTY
         self._rows: RowSet = EMPTY
@@ -258,18 +261,54 @@ class VirtualTable(ScrollView, can_focus=True):
     def _swap(self, rows: RowSet) -> None:
         old_rows, old_cursor = self._rows, self.cursor
         old_key = self.selected_key
-        cursor_line = old_cursor - int(self.scroll_y)
+        old_top, old_widths = int(self.scroll_y), self._widths
+        shown = self._visible_rows()
+        cursor_line = old_cursor - old_top
         self._rows = rows
         self.cursor = relocate(old_rows, old_cursor, rows)
-        self.virtual_size = Size(_total(self._widths), len(rows.rows) + 1)
+        self._set_row_count(len(rows.rows))
         self.scroll_to(y=max(0, self.cursor - cursor_line), animate=False, immediate=True)
         self._keep_cursor_visible()
         self._fit_widths()  # after scrolling: only the rows that will be on screen count
-        self.refresh()
+        if int(self.scroll_y) == old_top and self._widths == old_widths:
+            self._refresh_changed_lines(shown, cursor_line)
+        else:
+            self.refresh()
         if self.selected_key != old_key:
             self.post_message(self.CursorMoved(self, self.selected))
         if old_rows is not self._source:
             discard(old_rows)  # freeing a million rows here would stall the loop
+
+    def _set_row_count(self, count: int) -> None:
+        """Size the scrollable area for ``count`` rows (plus the header).
+
+        When only the row count changes and the vertical scrollbar stays as it is (the usual
+        refresh of a long table), only the scrollbar is updated: assigning ``virtual_size``
+        would lay the screen out again and repaint every line, as Textual does for any
+        widget whose size changes (its own ``_size_updated`` takes the same shortcut).
+        """
+        size = Size(_total(self._widths), count + 1)
+        old = self.virtual_size
+        if size == old:
+            return
+        viewport = self.scrollable_content_region.height
+        if size.width == old.width and old.height > viewport and size.height > viewport:
+            self.set_reactive(VirtualTable.virtual_size, size)
+            self.vertical_scrollbar.window_virtual_size = size.height
+        else:
+            self.virtual_size = size
+
+    def _refresh_changed_lines(self, shown: Sequence[Row], old_cursor_line: int) -> None:
+        """Repaint only the lines whose row (or cursor mark) changed; none if nothing did."""
+        now = self._visible_rows()
+        cursor_line = self.cursor - int(self.scroll_y)
+        width = self.size.width
+        if self.view != self._header_view:
+            self.refresh(Region(0, 0, width, 1))
+        for line in range(max(len(shown), len(now))):
+            same_row = line < len(shown) and line < len(now) and shown[line] == now[line]
+            if not same_row or (cursor_line != old_cursor_line and line in (cursor_line, old_cursor_line)):
+                self.refresh(Region(0, line + 1, width, 1))
 
     # -- layout ----------------------------------------------------------------------
 
@@ -298,7 +337,7 @@ class VirtualTable(ScrollView, can_focus=True):
             widths[flex[0]] += max(0, spare)
         self._widths = widths
         if _total(widths) != self.virtual_size.width:
-            self.virtual_size = Size(_total(widths), len(self._rows.rows) + 1)
+            self.virtual_size = Size(_total(widths), len(self._rows.rows) + 1)  # layout: width changed
 
     def on_resize(self, event: events.Resize) -> None:
         self._reset_widths()
@@ -341,6 +380,7 @@ class VirtualTable(ScrollView, can_focus=True):
 
     def _header_strip(self) -> Strip:
         style = (self._styles or self._resolve_styles()).header
+        self._header_view = self.view
         cells = []
         for index, column in enumerate(self.columns):
             label = column.label

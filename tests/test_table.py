@@ -274,6 +274,113 @@ async def test_cursor_keeps_screen_line_when_rows_are_inserted_on_screen_above_i
         assert int(table.scroll_y) == top + 3
 
 
+# -- 2b. incremental updates (RowSet.updated): cursor, screen, scrollbar --------------------
+
+
+def cursor_lines(table: VirtualTable) -> list[int]:
+    """Screen lines drawn in reverse video (the cursor row's mark)."""
+    return [
+        y for y, strip in enumerate(strips(table)) if y and any(s.style is not None and s.style.reverse for s in strip)
+    ]
+
+
+def assert_screen_shows(table: VirtualTable, expected: Sequence[Row]) -> None:
+    """Every row line on screen is the expected row at that position, and only the cursor
+    row is marked: a line repainted too little (or not at all) shows here."""
+    top = int(table.scroll_y)
+    screen = lines(table)[1:]
+    for offset, line in enumerate(screen):
+        index = top + offset
+        if index < len(expected):
+            values = expected[index].values
+            assert line.split()[:2] == [f"{values[0]:,}", values[1]], f"screen line {offset + 1}"
+        else:
+            assert not line.strip()
+    assert cursor_lines(table) == [table.cursor - top + 1]
+
+
+async def test_incremental_updates_keep_the_cursor_row_and_its_screen_line() -> None:
+    source = rowset(range(2000))
+    app = TableApp(source)
+    async with app.run_test(size=SIZE) as pilot:
+        table = app.table
+        await pilot.pause()
+        table.move_cursor(1000)
+        table.move_cursor(990)
+        await pilot.pause()
+        line, moved = table.cursor - int(table.scroll_y), len(app.moved)
+        # Rows above (off screen and on screen) removed, the cursor row and a neighbour
+        # changed, rows added at the end: the cursor stays on its row and its screen line.
+        updated = source.updated(
+            [row(990, "renamed"), row(993, "also-renamed"), row(5000), row(5001)],
+            removed=[f"k{index}" for index in (*range(10, 20), 985, 986)],
+        )
+        table.show_rows(updated)
+        await pilot.pause()
+        assert table.selected_key == "k990"
+        assert table.cursor == 990 - 12
+        assert table.cursor - int(table.scroll_y) == line
+        assert len(app.moved) == moved, "same row under the cursor: no CursorMoved"
+        assert_screen_shows(table, list(updated.rows))
+        assert screen_line_of(table, "renamed") == line + 1
+        # The cursor's own row removed: its neighbour takes the place.
+        gone = updated.updated(removed=["k990"])
+        table.show_rows(gone)
+        await pilot.pause()
+        assert table.selected_key == "k991"
+        assert table.cursor - int(table.scroll_y) == line
+        assert app.moved[-1] is not None and app.moved[-1].key == "k991"
+        assert_screen_shows(table, list(gone.rows))
+
+
+async def test_screen_matches_the_rows_after_many_small_updates() -> None:
+    """Updates that change rows on screen, off screen, or nothing visible; add and remove rows
+    above the screen: after each, every line shows its row (only changed lines are repainted)."""
+    source = rowset(range(3000))
+    app = TableApp(source)
+    async with app.run_test(size=SIZE) as pilot:
+        table = app.table
+        await pilot.pause()
+        table.move_cursor(1500)
+        await pilot.pause()
+        current, added = source, 10_000
+        for step in range(12):
+            top = int(table.scroll_y)
+            visible = [current.rows[top + offset].values[0] for offset in (0, 5, PAGE - 1)]
+            upserts = [row(index, f"v{step}-{index}") for index in visible[: step % 4]]
+            upserts += [row(added + step), row(7 * step, f"far-{step}")]
+            removed = [current.rows[step].key] if step % 3 == 0 else []
+            current = current.updated(upserts, removed)
+            table.show_rows(current)
+            await pilot.pause()
+            if step % 5 == 4:
+                await pilot.press("down")
+            assert_screen_shows(table, list(current.rows))
+
+
+async def test_updates_that_change_the_row_count_move_the_scrollbar_and_end() -> None:
+    source = rowset(range(500))
+    app = TableApp(source)
+    async with app.run_test(size=SIZE) as pilot:
+        table = app.table
+        await pilot.pause()
+        grown = source.updated([row(index) for index in range(1000, 1300)])
+        table.show_rows(grown)
+        await pilot.pause()
+        assert table.virtual_size.height == 801
+        assert table.vertical_scrollbar.window_virtual_size == 801
+        await pilot.press("end")
+        await pilot.pause()
+        assert table.selected_key == "k1299"
+        assert_screen_shows(table, list(grown.rows))
+        shrunk = grown.updated(removed=[f"k{index}" for index in range(1000, 1300)])
+        table.show_rows(shrunk)
+        await pilot.pause()
+        assert table.selected_key == "k499", "the cursor's row vanished: the nearest survivor"
+        assert table.vertical_scrollbar.window_virtual_size == 501
+        assert_screen_shows(table, list(shrunk.rows))
+
+
 # -- 3. the cursor's row vanishes ----------------------------------------------------------
 
 
