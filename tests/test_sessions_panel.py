@@ -1,0 +1,198 @@
+"""The Sessions panel through Pilot, on a real SQLite registry in tmp."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+from rich.text import Text
+from textual.widgets import OptionList, Static
+
+from backends.catalog import PANEL_NAMES, PANELS
+from backends.collector import Collector, CollectorGroup
+from backends.sessions import Registry, SessionState
+from backends.sessions.follow import RegistryFollower
+from console.app import make_app
+from console.audit import AuditLog
+from console.config import Config, SessionsConfig
+from console.screens.confirm import ConfirmScreen
+from panels.placeholder import PlaceholderPanel
+from panels.sessions import SessionsPanel
+from panels.sessions_detail import SessionDetailScreen
+from panels.sessions_purge import PurgeAgeScreen
+from tests.conftest import HOST, CountingCollect
+
+
+def sessions_app(tmp_path: Path, url: str, interval_s: float = 60.0, collect=None):  # type: ignore[no-untyped-def]
+    collects = {name: CountingCollect(f"{name}-value") for name in PANEL_NAMES}
+    collects["sessions"] = collect or RegistryFollower(url)  # type: ignore[assignment]
+    group = CollectorGroup({
+        name: Collector(name, collects[name], interval_s=interval_s if name == "sessions" else 60, timeout_s=10)
+        for name in PANEL_NAMES
+    })
+    panels = [SessionsPanel(spec, n) if spec.name == "sessions" else PlaceholderPanel(spec, n)
+              for n, spec in enumerate(PANELS, start=1)]
+    return make_app(Config(sessions=SessionsConfig(url=url)), group, host=HOST,  # type: ignore[arg-type]
+                    audit=AuditLog(tmp_path / "audit.log"), autostart=True, panels=panels)
+
+
+async def until(pilot, condition, what: str) -> None:  # type: ignore[no-untyped-def]
+    """Wait for ``condition`` (generously: a loaded CI machine is slow, a hang still fails)."""
+    deadline = time.monotonic() + 30
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        await pilot.pause(0.05)
+
+
+def shown(panel: SessionsPanel) -> dict[str, str]:
+    """Session id -> state, as the table shows them now."""
+    return {str(row.key): str(row.values[3]) for row in panel.table.rows.rows}
+
+
+async def select(pilot, panel: SessionsPanel, session_id: str) -> None:  # type: ignore[no-untyped-def]
+    position = panel.table.rows.position(session_id)
+    assert position is not None, f"{session_id} not shown"
+    panel.table.move_cursor(position)
+    await pilot.pause()
+
+
+def offered(app, action: str) -> bool:  # type: ignore[no-untyped-def]
+    return any(binding.action == action and enabled for _, binding, enabled, _ in app.active_bindings.values())
+
+
+def populate(url: str) -> None:
+    with Registry.open(url, actor="app worker") as registry:
+        for name, end in (("run-1", None), ("run-2", None), ("done-1", "complete"), ("halt-1", "stop"),
+                          ("bad-1", "fail"), ("old-1", "expire")):
+            registry.start(name, label=f"{name} label", owner="alice")
+            if end == "fail":
+                registry.fail(name, "boom")
+            elif end:
+                getattr(registry, end)(name)
+
+
+async def test_rows_colours_title_counts_state_filter_and_live_transitions(tmp_path):
+    url = f"sqlite:///{tmp_path}/s.db"
+    populate(url)
+    app = sessions_app(tmp_path, url, interval_s=0.1)
+    async with app.run_test(size=(160, 48)) as pilot:
+        panel = app.query_one(SessionsPanel)
+        await until(pilot, lambda: len(shown(panel)) == 6, "six sessions")
+        assert shown(panel)["done-1"] == "completed" and shown(panel)["bad-1"] == "failed"
+        title = Text.from_markup(panel.border_title).plain  # type: ignore[arg-type]
+        assert "2 active · 1 completed · 1 stopped · 1 failed · 1 expired" in title and "only" not in title
+        assert panel.table.columns[3].style(SessionState.FAILED) == "bold red"
+        await pilot.press("2", "f")
+        await until(pilot, lambda: set(shown(panel)) == {"run-1", "run-2"}, "only active")
+        assert Text.from_markup(panel.border_title).plain.startswith("2 Sessions  only active  2 active")  # type: ignore[arg-type]
+        await pilot.press("f")
+        await until(pilot, lambda: set(shown(panel)) == {"done-1"}, "only completed")
+        for _ in range(4):
+            await pilot.press("f")
+        await until(pilot, lambda: len(shown(panel)) == 6, "the filter cycled back to all")
+        # another process moves a session: the panel follows without a full re-read
+        follower = app.collectors["sessions"]._collect
+        with Registry.open(url) as registry:
+            registry.complete("run-1")
+        await until(pilot, lambda: shown(panel).get("run-1") == "completed", "the transition")
+        assert follower.full_reads == 1
+
+
+async def test_enter_shows_history_and_a_session_purged_meanwhile_shows_its_tombstone(tmp_path):
+    url = f"sqlite:///{tmp_path}/s.db"
+    populate(url)
+    app = sessions_app(tmp_path, url)  # no refresh after the first: the table keeps what it drew
+    async with app.run_test(size=(120, 40)) as pilot:
+        panel = app.query_one(SessionsPanel)
+        await until(pilot, lambda: len(shown(panel)) == 6, "six sessions")
+        await pilot.press("2")
+        await select(pilot, panel, "bad-1")
+        await pilot.press("enter")
+        await until(pilot, lambda: isinstance(app.screen, SessionDetailScreen), "the detail view")
+        now = app.screen.query_one("#session-detail-now", Static)
+        await until(pilot, lambda: "History" in str(now.render()), "the history")
+        text = str(now.render())
+        assert "active → failed" in text and "by app worker" in text and "error: boom" in text
+        await pilot.press("escape")
+        with Registry.open(url, actor="cleanup job") as registry:
+            registry.purge(0, states=[SessionState.EXPIRED])
+        assert "old-1" in shown(panel)  # still drawn: the collector has not run since
+        await select(pilot, panel, "old-1")
+        await pilot.press("enter")
+        await until(pilot, lambda: isinstance(app.screen, SessionDetailScreen), "the detail view")
+        now = app.screen.query_one("#session-detail-now", Static)
+        await until(pilot, lambda: "Purged" in str(now.render()), "the tombstone")
+        text = str(now.render())
+        assert "purged at" in text and "by cleanup job" in text and "it was expired when it was removed" in text
+        assert "not found" not in text.lower()
+
+
+async def test_stop_expire_and_purge_go_through_confirm_and_audit(tmp_path):
+    url = f"sqlite:///{tmp_path}/s.db"
+    populate(url)
+    app = sessions_app(tmp_path, url)
+    async with app.run_test(size=(160, 48)) as pilot:
+        panel = app.query_one(SessionsPanel)
+        await until(pilot, lambda: len(shown(panel)) == 6, "six sessions")
+        await pilot.press("2")
+        await select(pilot, panel, "done-1")
+        assert not offered(app, "stop_session") and offered(app, "expire_session")
+        await select(pilot, panel, "old-1")
+        assert not offered(app, "expire_session")
+        await select(pilot, panel, "run-1")
+        assert offered(app, "stop_session")
+        await pilot.press("s")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), "confirm")
+        assert "run-1 (run-1 label by alice) is active" in "\n".join(app.screen.plan.lines)
+        await pilot.press("y")
+        await app.workers.wait_for_complete()
+        await until(pilot, lambda: shown(panel).get("run-1") == "stopped", "the stop")
+        await select(pilot, panel, "run-2")
+        await pilot.press("x")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), "confirm")
+        await pilot.press("y")
+        await app.workers.wait_for_complete()
+        await until(pilot, lambda: shown(panel).get("run-2") == "expired", "the expiry")
+        await pilot.press("P")
+        await until(pilot, lambda: isinstance(app.screen, PurgeAgeScreen), "the age choice")
+        options = app.screen.query_one(OptionList)
+        assert options.highlighted == 0
+        options.highlighted = options.option_count - 1  # the shortest age the dialog offers: 1 minute
+        await pilot.press("enter")
+        await app.workers.wait_for_complete()
+    audit = [json.loads(line) for line in (tmp_path / "audit.log").read_text().splitlines()]
+    assert [(line["action"], line["outcome"]["result"]) for line in audit] == [
+        ("sessions.stop", "stopped"), ("sessions.expire", "expired")]  # nothing is a minute old: no purge
+    with Registry.open(url) as registry:
+        assert registry.history("run-1")[-1].actor.startswith("opsconsole ")
+        events = registry.purge(0)
+    assert len(events) == 6  # stopped run-1, expired run-2 and the four finished ones remain to purge
+
+
+async def test_an_http_source_is_shown_read_only(tmp_path):
+    import threading
+    from http.server import ThreadingHTTPServer
+
+    from backends.sessions.http_source import HttpFollower, HttpSettings
+    from tests.test_sessions_http import Handler
+
+    Handler.hits, Handler.mode = {}, {"flaky": "json"}  # another test may have left it answering HTML
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{httpd.server_address[1]}/flaky"
+    try:
+        app = sessions_app(tmp_path, url, collect=HttpFollower(HttpSettings(url=url)))
+        async with app.run_test(size=(120, 40)) as pilot:
+            panel = app.query_one(SessionsPanel)
+            await until(pilot, lambda: shown(panel) == {"s-1": "active"}, "the HTTP session")
+            await pilot.press("2")
+            await select(pilot, panel, "s-1")
+            assert not any(offered(app, action) for action in ("stop_session", "expire_session", "purge"))
+            await pilot.press("enter")
+            await until(pilot, lambda: isinstance(app.screen, SessionDetailScreen), "the detail view")
+            now = app.screen.query_one("#session-detail-now", Static)
+            await until(pilot, lambda: "keeps no history" in str(now.render()), "the note")
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
