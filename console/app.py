@@ -67,7 +67,10 @@ class ScreenActionUI:
 
 
 class OpsConsoleApp(App[int]):
-    CSS_PATH = ["app.tcss", "screens/dialogs.tcss", "../panels/panel.tcss"]
+    CSS_PATH = [
+        "app.tcss", "screens/dialogs.tcss", "../panels/panel.tcss", "../panels/ports.tcss",
+        "../panels/locks.tcss", "../panels/pcap.tcss", "../panels/sessions.tcss",
+    ]
     TITLE = "opsconsole"
     COMMANDS = App.COMMANDS | {ConsoleCommands}
     BINDINGS = [

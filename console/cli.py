@@ -37,7 +37,13 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 #: object; it returns the parser it added) and ``run(args, config) -> int`` (called with
 #: the effective config, inside the demo world under ``--demo``; returns the exit status).
 #: Keep their heavy imports inside ``run`` so ``--help`` stays instant.
-COMMAND_MODULES: tuple[str, ...] = ()
+COMMAND_MODULES: tuple[str, ...] = (
+    "console.cmd_cleanup",
+    "console.cmd_free_port",
+    "console.cmd_break_lock",
+    "console.cmd_lock",
+    "console.cmd_sessions",
+)
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -65,6 +71,7 @@ def build_parser() -> OneLineParser:
     snapshot.add_argument("--panel", action="append", choices=PANEL_NAMES, metavar="NAME",
                           help=f"only this panel ({', '.join(PANEL_NAMES)}); repeatable")
     snapshot.add_argument("--refresh", action="store_true", help="ignore cached values")
+    snapshot.add_argument("--full", action="store_true", help="with --refresh: the PCAP scan walks the whole tree")
 
     config = commands.add_parser("config", help="show or print the configuration",
                                  description="Show the effective configuration and where it came from.")
@@ -91,6 +98,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "config":
         print(describe_config(config))
         return EXIT_OK
+    if args.command == "snapshot" and args.full:  # every PCAP scan of this run is a full one
+        config = dataclasses.replace(config, pcap=dataclasses.replace(config.pcap, full_rescan_every=1))
     try:
         with _terminating_signals_exit(), _world(args.demo, config) as config:
             if (run_command := getattr(args, "run_command", None)) is not None:

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 from backends.collector import Collector, CollectorGroup
-from backends.unavailable import unavailable
+from backends.locks_collect import make_locks_collect
+from backends.pcap_source import pcap_collector
+from backends.ports_collect import PortsCollector
+from backends.sessions.source import sessions_collector
+from console import paths
 from console.config import Config
 
 
@@ -11,20 +15,15 @@ def build_collectors(config: Config) -> CollectorGroup:
     """One collector per panel, with the interval and timeout its config section sets."""
     return CollectorGroup(
         {
-            "pcap": Collector(
-                "pcap", unavailable("PCAP cache", 3),
-                interval_s=config.pcap.interval, timeout_s=config.pcap.scan_timeout,
-            ),
-            "sessions": Collector(
-                "sessions", unavailable("Sessions", 4),
-                interval_s=config.sessions.interval, timeout_s=config.sessions.timeout,
-            ),
+            "pcap": pcap_collector(config.pcap, paths.cache_dir()),
+            "sessions": sessions_collector(config.sessions),
             "ports": Collector(
-                "ports", unavailable("Ports", 5),
+                "ports", PortsCollector(config.ports.watch),
                 interval_s=config.ports.interval, timeout_s=config.ports.timeout,
             ),
             "locks": Collector(
-                "locks", unavailable("Locks", 6),
+                "locks",
+                make_locks_collect(config.locks.paths, config.locks.repos, stale_after=config.locks.stale_after),
                 interval_s=config.locks.interval, timeout_s=config.locks.timeout,
             ),
         }

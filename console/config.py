@@ -217,6 +217,20 @@ def _check_keys(value: object, base: Path) -> tuple[tuple[str, str], ...]:
 _KEYS = _Kind('a table of binding id = key, e.g. "ports.free_port" = "K"', _check_keys, table=True)
 
 
+def _text_table(expected: str) -> _Kind:
+    """A TOML table of name = non-empty string (HTTP headers, field and state names)."""
+
+    def check(value: object, base: Path) -> tuple[tuple[str, str], ...]:
+        if not isinstance(value, dict):
+            raise _Mismatch
+        return tuple((name, _within(_TEXT, text, base, f".{name}")) for name, text in value.items())
+
+    return _Kind(expected, check, table=True)
+
+
+_TEXT = _Kind("a non-empty string", _check_text)
+
+
 def _option(
     default: Any,
     kind: _Kind,
@@ -328,8 +342,69 @@ class SessionsConfig:
         " or an http(s):// endpoint. The Sessions panel is off until this is set.",
         example='"sqlite:////var/lib/app/sessions.db"',
     )
-    interval: float = _option(1.0, _SECONDS, "Seconds between refreshes of the panel.")
-    timeout: float = _option(5.0, _SECONDS, "A refresh taking longer than this is abandoned.")
+    interval: float = _option(
+        0.5,
+        _SECONDS,
+        "Seconds between refreshes of the panel (for a database only a cheap"
+        " anything-new check unless something changed).",
+    )
+    timeout: float = _option(
+        5.0, _SECONDS, "A refresh taking longer than this is abandoned (for http(s): the whole reply)."
+    )
+    items: str = _option(
+        "sessions",
+        _TEXT,
+        "For an http(s):// url: where the list of sessions is in the JSON reply, as dotted keys"
+        " (a reply that is itself a list is used as it is).",
+    )
+    token: str | None = _option(
+        None, _TEXT, "For an http(s):// url: a bearer token to send.", example='"secret"'
+    )
+    token_env: str | None = _option(
+        None,
+        _TEXT,
+        "For an http(s):// url: the environment variable holding the bearer token (kept out of"
+        " the config file).",
+        example='"OPSCONSOLE_SESSIONS_TOKEN"',
+    )
+    connect_timeout: float = _option(
+        3.0, _SECONDS, "For an http(s):// url: seconds to wait for the connection."
+    )
+    read_timeout: float = _option(
+        3.0, _SECONDS, "For an http(s):// url: seconds to wait for each part of the reply."
+    )
+    retries: int = _option(
+        2,
+        _COUNT,
+        "For an http(s):// url: retries after a refused connection, a timeout or a 5xx reply,"
+        " with doubling backoff.",
+    )
+    retry_after_max: float = _option(
+        2.0,
+        _SECONDS,
+        "For an http(s):// url: the longest Retry-After of a 503 reply that is waited out;"
+        " longer is reported as an error.",
+    )
+    headers: tuple[tuple[str, str], ...] = _option(
+        (),
+        _text_table('a table of header name = value, e.g. "X-Api-Key" = "secret"'),
+        "For an http(s):// url: HTTP headers to send.",
+        example='"X-Api-Key" = "secret"',
+    )
+    fields: tuple[tuple[str, str], ...] = _option(
+        (),
+        _text_table('a table of our field name = the reply\'s field name, e.g. id = "session_id"'),
+        "For an http(s):// url: the reply's names for id, state, label, owner, progress,"
+        " created_at, updated_at, last_access_at where they differ.",
+        example='id = "session_id"',
+    )
+    state_names: tuple[tuple[str, str], ...] = _option(
+        (),
+        _text_table('a table of the reply\'s state = ours, e.g. partial = "stopped"'),
+        "For an http(s):// url: the reply's state names mapped to active, completed, stopped,"
+        " failed or expired.",
+        example='partial = "stopped"',
+    )
 
 
 @dataclass(frozen=True, slots=True)

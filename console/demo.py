@@ -23,6 +23,7 @@ from pathlib import Path
 from types import MappingProxyType, TracebackType
 from typing import TYPE_CHECKING
 
+from console import demo_locks, demo_pcap, demo_ports
 from console.demo_helper import MARKER, PORT_FILE, remove_world
 
 if TYPE_CHECKING:
@@ -58,6 +59,10 @@ def default_helpers(world_dir: Path) -> list[HelperSpec]:
     common = ("--dir", str(world_dir), "--parent", str(os.getpid()))
     return [
         HelperSpec("activity", (sys.executable, "-m", "console.demo_helper", "activity", *common)),
+        HelperSpec("pcap", (sys.executable, "-m", "console.demo_pcap", *common)),
+        HelperSpec("ports", (sys.executable, "-m", "console.demo_ports", *common)),
+        HelperSpec("locks", (sys.executable, "-m", "console.demo_locks", *common)),
+        HelperSpec("sessions", (sys.executable, "-m", "console.demo_sessions", *common)),
     ]
 
 
@@ -157,10 +162,15 @@ class DemoWorld:
         """Return ``config`` pointed at this world; everything else is kept."""
         return dataclasses.replace(
             config,
-            pcap=dataclasses.replace(config.pcap, root=self.pcap_root, cache_dir=self.cache_dir),
+            pcap=dataclasses.replace(
+                config.pcap, root=self.pcap_root, cache_dir=self.cache_dir, ttl=demo_pcap.DEMO_TTL_S,
+                retention=dataclasses.replace(config.pcap.retention, max_age_days=demo_pcap.RETENTION_DAYS),
+            ),
             sessions=dataclasses.replace(config.sessions, url=self.sessions_url),
-            ports=dataclasses.replace(config.ports, watch=(self.port,)),
-            locks=dataclasses.replace(config.locks, paths=(f"{self.locks_dir}/*",)),
+            ports=dataclasses.replace(config.ports, watch=(self.port, *demo_ports.watched_ports(self.path))),
+            locks=dataclasses.replace(
+                config.locks, paths=demo_locks.lock_globs(self.path), repos=demo_locks.ready_repos(self.path)
+            ),
         )
 
     def _spawn(self, spec: HelperSpec) -> subprocess.Popen[bytes]:

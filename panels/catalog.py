@@ -7,14 +7,17 @@ from collections.abc import Callable
 
 from backends.catalog import PANELS
 from panels.base import Panel
-from panels.placeholder import PlaceholderPanel
+from panels.locks import LocksPanel
+from panels.pcap import PcapPanel
+from panels.ports import PortsPanel
+from panels.sessions import SessionsPanel
 
 #: The widget class of each panel; a panel's issue replaces its PlaceholderPanel entry.
 PANEL_CLASSES: dict[str, type[Panel]] = {
-    "pcap": PlaceholderPanel,
-    "sessions": PlaceholderPanel,
-    "ports": PlaceholderPanel,
-    "locks": PlaceholderPanel,
+    "pcap": PcapPanel,
+    "sessions": SessionsPanel,
+    "ports": PortsPanel,
+    "locks": LocksPanel,
 }
 
 

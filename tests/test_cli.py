@@ -106,7 +106,10 @@ def test_snapshot_json_follows_the_contract(env):
     assert datetime.fromisoformat(document["taken_at"]).tzinfo is not None
     for name in PANEL_NAMES:
         assert set(document[name]) == ENVELOPE_KEYS
-        assert document[name]["ok"] is False and "not available yet" in document[name]["error"]
+        if name in ("ports", "locks"):  # need no configuration
+            assert document[name]["ok"] is True and isinstance(document[name]["value"][name], list)
+            continue
+        assert document[name]["ok"] is False and "not configured: set [" in document[name]["error"]
     assert result.returncode == 1  # a requested panel could not collect
 
 
@@ -139,5 +142,5 @@ def test_run_snapshot_exit_code_follows_the_collectors(capsys):
 
 def test_demo_snapshot_leaves_no_world_behind(env, tmp_path):
     result = opsconsole("--demo", "snapshot", "--json", env=env)
-    assert result.returncode == 1 and json.loads(result.stdout)["host"]
+    assert result.returncode == 0 and json.loads(result.stdout)["host"]  # every panel collects in the demo
     assert list((tmp_path / "tmp").glob("opsconsole-demo-*")) == []

@@ -131,6 +131,22 @@ keep_newest = 0
 url = "postgresql://app@db/sessions"
 interval = 2
 timeout = 3
+items = "data.sessions"
+token = "t0ken"
+token_env = "APP_TOKEN"
+connect_timeout = 1.5
+read_timeout = 2.5
+retries = 4
+retry_after_max = 9
+
+[sessions.headers]
+"X-Api-Key" = "k"
+
+[sessions.fields]
+id = "session_id"
+
+[sessions.state_names]
+partial = "stopped"
 
 [ports]
 watch = [5000, 8080]
@@ -169,7 +185,21 @@ def test_every_key_round_trips(tmp_path: Path) -> None:
                 keep_newest=0,
             ),
         ),
-        sessions=SessionsConfig(url="postgresql://app@db/sessions", interval=2.0, timeout=3.0),
+        sessions=SessionsConfig(
+            url="postgresql://app@db/sessions",
+            interval=2.0,
+            timeout=3.0,
+            items="data.sessions",
+            token="t0ken",
+            token_env="APP_TOKEN",
+            connect_timeout=1.5,
+            read_timeout=2.5,
+            retries=4,
+            retry_after_max=9.0,
+            headers=(("X-Api-Key", "k"),),
+            fields=(("id", "session_id"),),
+            state_names=(("partial", "stopped"),),
+        ),
         ports=PortsConfig(watch=(5000, 8080), interval=1.5, timeout=4.0),
         locks=LocksConfig(
             paths=("/srv/app/*.lock",),

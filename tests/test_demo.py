@@ -25,7 +25,7 @@ from typing import TypeVar
 import psutil
 import pytest
 
-from console import demo
+from console import demo, demo_ports
 from console.demo import DemoError, DemoWorld, HelperSpec, default_helpers
 from console.demo_helper import LOCK_NAME, MARKER, remove_world
 
@@ -132,9 +132,9 @@ def test_enter_creates_marked_world_with_live_helper(world: DemoWorld) -> None:
     for sub in (world.pcap_root, world.locks_dir, world.cache_dir):
         assert sub.is_dir()
     assert world.sessions_url == f"sqlite:///{world.path}/sessions.db"
-    assert set(world.helpers) == {"activity"}
+    assert {"activity", "ports"} <= set(world.helpers)  # each panel's issue adds its helper
     assert world.helpers["activity"].poll() is None
-    assert world.restarts == {"activity": 0}
+    assert set(world.restarts.values()) == {0}
 
 
 def test_listener_accepts_connections(world: DemoWorld) -> None:
@@ -144,7 +144,7 @@ def test_listener_accepts_connections(world: DemoWorld) -> None:
 
 
 def test_live_capture_appears_and_grows(world: DemoWorld) -> None:
-    first = wait_for(lambda: next(world.pcap_root.rglob("*.pcap"), None), "a capture file")
+    first = wait_for(lambda: next(world.pcap_root.rglob("live-*.pcap"), None), "a capture file")
     assert first.name.startswith("live-")
     header = struct.unpack("<IHHiIII", first.read_bytes()[:24])
     # magic, version 2.4, thiszone, sigfigs, snaplen, linktype Ethernet
@@ -260,8 +260,9 @@ def test_apply_points_config_at_world(world: DemoWorld) -> None:
     assert config.pcap.root == world.pcap_root
     assert config.pcap.cache_dir == world.cache_dir
     assert config.sessions.url == world.sessions_url
-    assert config.ports.watch == (world.port,)
-    assert config.locks.paths == (f"{world.locks_dir}/*",)
+    assert config.ports.watch == (world.port, *demo_ports.watched_ports(world.path))
+    assert config.locks.paths == (f"{world.locks_dir}/*", f"{world.path}/repo/.git/*.lock")
+    assert config.locks.repos == (world.path / "repo",)
     assert (config.read_only, config.audit_log, config.keys) == (
         base.read_only, base.audit_log, base.keys
     )
@@ -290,12 +291,13 @@ def test_remove_world_needs_a_marker_naming_the_owner(tmp_path: Path) -> None:
 
 
 def test_default_helpers_run_this_codebase_with_the_console_as_parent(tmp_path: Path) -> None:
-    (spec,) = default_helpers(tmp_path)
-    assert spec == HelperSpec(
-        "activity",
-        (sys.executable, "-m", "console.demo_helper", "activity",
-         "--dir", str(tmp_path), "--parent", str(os.getpid())),
+    specs = {spec.name: spec for spec in default_helpers(tmp_path)}
+    common = ("--dir", str(tmp_path), "--parent", str(os.getpid()))
+    assert specs["activity"] == HelperSpec(
+        "activity", (sys.executable, "-m", "console.demo_helper", "activity", *common)
     )
+    assert specs["ports"] == HelperSpec("ports", (sys.executable, "-m", "console.demo_ports", *common))
+    assert specs["locks"] == HelperSpec("locks", (sys.executable, "-m", "console.demo_locks", *common))
 
 
 def test_demo_modules_do_not_import_textual() -> None:

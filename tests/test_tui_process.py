@@ -76,7 +76,7 @@ def test_demo_draws_and_every_exit_removes_the_world(tmp_path, ending):
     terminal = Terminal([sys.executable, "-m", "console", "--demo"], env, (80, 24))
     try:
         terminal.wait_for(b"PCAP cache")
-        terminal.wait_for(b"not available yet")
+        terminal.wait_for(b"updated")  # a panel's status line: its first collection is on screen
         (world,) = temp.glob("opsconsole-demo-*")
         assert world_processes(world), "the demo's helper processes should be running"
         if ending == "q":
