@@ -342,6 +342,10 @@ class VirtualTable(ScrollView, can_focus=True):
     def on_resize(self, event: events.Resize) -> None:
         self._reset_widths()
 
+    def watch_show_vertical_scrollbar(self) -> None:
+        """The scrollbar takes columns without a resize: fit the flex column again."""
+        self._reset_widths()
+
     def _reset_widths(self) -> None:
         self._content_widths = [len(column.label) + 2 for column in self.columns]  # room for ▲/▼
         self._fit_widths()
@@ -376,6 +380,8 @@ class VirtualTable(ScrollView, can_focus=True):
             if index >= len(self._rows.rows):
                 return Strip.blank(width, base)
             strip = self._row_strip(self._rows.rows[index], index == self.cursor)
+        if scroll_x == 0 and strip.cell_length == width:
+            return strip  # the usual case: the columns fill the width exactly
         return strip.crop_extend(scroll_x, scroll_x + width, base)
 
     def _header_strip(self) -> Strip:
@@ -390,22 +396,29 @@ class VirtualTable(ScrollView, can_focus=True):
         return Strip([Segment(SEPARATOR.join(cells), style)])
 
     def _row_strip(self, row: Row, is_cursor: bool) -> Strip:
+        """One segment per run of cells in the line's style: a plain row is a single segment."""
         styles = self._styles or self._resolve_styles()
-        base = styles.base + Style.parse(row.style) if row.style else styles.base
+        row_base = styles.base + Style.parse(row.style) if row.style else styles.base
         cursor = styles.cursor if is_cursor else None
+        line_style = row_base + cursor if cursor is not None else row_base
         segments: list[Segment] = []
+        run: list[str] = []
         for index, column in enumerate(self.columns):
             value = row.values[index]
-            style = base
-            if column.style is not None:
-                cell_style = column.style(value)
-                if cell_style:
-                    style = style + Style.parse(cell_style)
-            if cursor is not None:
-                style = style + cursor
             if index:
-                segments.append(Segment(SEPARATOR, base + cursor if cursor is not None else base))
-            segments.append(Segment(self._fit(column.format(value), index, column.numeric), style))
+                run.append(SEPARATOR)
+            text = self._fit(column.format(value), index, column.numeric)
+            cell_style = column.style(value) if column.style is not None else None
+            if not cell_style:
+                run.append(text)
+                continue
+            if run:
+                segments.append(Segment("".join(run), line_style))
+                run = []
+            style = row_base + Style.parse(cell_style)
+            segments.append(Segment(text, style + cursor if cursor is not None else style))
+        if run:
+            segments.append(Segment("".join(run), line_style))
         return Strip(segments)
 
     def _fit(self, text: str, index: int, numeric: bool) -> str:

@@ -771,6 +771,16 @@ async def test_no_color_cursor_row_is_reverse_video(monkeypatch: pytest.MonkeyPa
 # -- 8. cell styles, alignment, widths -----------------------------------------------------
 
 
+def style_at(strip: Strip, x: int) -> Any:
+    """The style of the cell at column ``x`` of a rendered line, however segments are split."""
+    start = 0
+    for segment in strip:
+        if start <= x < start + len(segment.text):
+            return segment.style
+        start += len(segment.text)
+    raise IndexError(x)
+
+
 async def test_cell_style_function_is_applied() -> None:
     app = TableApp(rowset(range(30)))
     async with app.run_test(size=SIZE) as pilot:
@@ -780,13 +790,12 @@ async def test_cell_style_function_is_applied() -> None:
         await pilot.pause()
         for y in (1, 2, 3):  # rows 0 (active), 1 (failed), 2 (completed)
             strip = table.render_line(y)
-            state = [segment for segment in strip if segment.text.strip() in STATES]
-            assert len(state) == 1, strip
-            style = state[0].style
-            assert style is not None
-            name = [segment for segment in strip if segment.text.strip().startswith("name-")][0].style
-            assert name is not None
-            if state[0].text.strip() == "failed":
+            text = strip.text
+            state_word = next(word for word in text.split() if word in STATES)
+            style = style_at(strip, text.index(state_word))
+            name = style_at(strip, text.index("name-"))
+            assert style is not None and name is not None
+            if state_word == "failed":
                 assert style.color == Color.parse("red") and style.bold
                 assert name.color != Color.parse("red"), "the style is per cell"
             else:
@@ -848,6 +857,24 @@ async def test_swap_does_not_widen_columns_for_rows_not_shown() -> None:
         assert int(table.scroll_y) == 1
         assert all(long not in line for line in lines(table))
         assert lines(table)[0].index("state") == state_x, "a row that is not on screen widened a column"
+
+
+async def test_flex_column_gives_way_to_the_vertical_scrollbar() -> None:
+    """Rows arriving after mount bring a vertical scrollbar, which takes columns without a
+    resize: the flex column must shrink so that no horizontal scrollbar appears."""
+    cols = [Column("id", numeric=True), Column("name", flex=True), Column("state")]
+    app = TableApp(cols=cols)
+    async with app.run_test(size=SIZE) as pilot:
+        table = app.table
+        await pilot.pause()
+        assert not table.show_vertical_scrollbar
+        table.show_rows(rowset(range(500)))
+        await pilot.pause()
+        await pilot.pause()
+        assert table.show_vertical_scrollbar
+        assert table.virtual_size.width == table.scrollable_content_region.width == SIZE[0] - 2
+        assert not table.show_horizontal_scrollbar
+        assert len(lines(table)) == PAGE + 1, "every row line is visible: no scrollbar row below"
 
 
 # -- 9. selection API ------------------------------------------------------------------------
