@@ -22,7 +22,7 @@ class FilterBar(Input):
     def __init__(self) -> None:
         super().__init__(placeholder="filter: type to narrow, Enter keeps, Esc clears", classes="filter-bar")
 
-    def open(self) -> None:
+    def reveal(self) -> None:
         self.display = True
         self.focus()
 

@@ -89,7 +89,7 @@ class TablePanel(Panel):
     # -- keys ------------------------------------------------------------------------
 
     def action_start_filter(self) -> None:
-        self.query_one(FilterBar).open()
+        self.query_one(FilterBar).reveal()
 
     def on_input_changed(self, event: FilterBar.Changed) -> None:
         event.stop()
