@@ -8,6 +8,8 @@ action, so what the panel shows and what the action re-checks are one code path.
 from __future__ import annotations
 
 import asyncio
+import glob
+import os
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -57,15 +59,27 @@ def judge_path(path: str, *, stale_after: float) -> LockEntry | None:
     return judge(file, kernel.get(file.key), HolderLookup(), now=time.time(), stale_after=stale_after)
 
 
+def lock_patterns(paths: Sequence[str], repos: Sequence[Path]) -> tuple[str, ...]:
+    """The globs of ``[locks].paths``, plus each watched repository's ``.git/*.lock``.
+
+    A repository is watched because jobs sync through it, and the locks that stop them
+    live in its git directory: git's own ``index.lock``, and the sync scripts' pid locks
+    (``.git/dashboard_sync.lock``). Repository paths are paths, not globs, so they are escaped.
+    """
+    own = tuple(f"{glob.escape(os.path.expanduser(str(repo)))}/.git/*.lock" for repo in repos)
+    return tuple(dict.fromkeys((*paths, *own)))
+
+
 def make_locks_collect(
     paths: Sequence[str], repos: Sequence[Path], *, stale_after: float
 ) -> Callable[[CollectContext[LocksValue]], object]:
     """The collector's async collect function for one [locks] configuration."""
+    patterns = lock_patterns(paths, repos)
 
     async def collect(context: CollectContext[LocksValue]) -> LocksValue:
         git_timeout = max(0.1, min(GIT_TIMEOUT_S, context.remaining_s()))
         locks, repo_values = await asyncio.gather(
-            asyncio.to_thread(scan_locks, tuple(paths), stale_after=stale_after, cancelled=context.cancelled),
+            asyncio.to_thread(scan_locks, patterns, stale_after=stale_after, cancelled=context.cancelled),
             asyncio.gather(*(repo_hazards(repo, timeout_s=git_timeout) for repo in repos)),
         )
         return LocksValue(locks=locks, repos=tuple(repo_values), stale_after=stale_after)

@@ -16,6 +16,7 @@ from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
+from textual.containers import VerticalScroll
 from textual.widgets import Static
 
 from backends.locks_break import BreakLock
@@ -89,10 +90,9 @@ def repo_line(repo: RepoHazards, now: float) -> Text:
             line.append(" · ")
         line.append(hazard, style="bold red" if ("progress" in hazard or "unmerged" in hazard
                                                   or hazard.startswith("error")) else "yellow")
-    if repo.stash_entries:
-        newest = repo.stash_entries[0]
-        age = "" if newest.created_at is None else f", {format_age(now - newest.created_at)} ago"
-        line.append(f"  [{newest.ref}: {newest.message}{age}]", style="dim")
+    for stash in repo.stash_entries:  # each one an update set aside: all of them, newest first
+        age = "age unknown" if stash.created_at is None else f"{format_age(now - stash.created_at)} ago"
+        line.append(f"\n  {stash.ref} · {age} · {stash.message}", style="dim")
     return line
 
 
@@ -122,15 +122,18 @@ class LocksPanel(TablePanel):
 
     def compose_body(self) -> ComposeResult:
         yield from super().compose_body()
-        yield Static("", id="locks-repos", classes="locks-repos")
+        # Scrolls when the repositories and their stashes outgrow their share of the panel.
+        # Not focusable: the panel's keys stay on its table (the mouse wheel scrolls it).
+        with VerticalScroll(id="locks-repos-scroll", classes="locks-repos", can_focus=False):
+            yield Static("", id="locks-repos")
 
     def render_summary(self, value: LocksValue | None) -> None:
         if value is None:
             return
         self._value = value
         self._entries = {entry.path: entry for entry in value.locks}
+        self.query_one("#locks-repos-scroll").display = bool(value.repos)
         repos = self.query_one("#locks-repos", Static)
-        repos.display = bool(value.repos)
         text = Text()
         for index, repo in enumerate(value.repos):
             if index:

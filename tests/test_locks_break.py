@@ -12,7 +12,7 @@ import pytest
 
 from backends.actions import Progress
 from backends.locks_break import BreakLock, FileIdentity, _put_back, file_identity
-from tests.locks_helpers import dead_pid, opsconsole, running, sleeper, write_config
+from tests.locks_helpers import dead_pid, opsconsole, running, sleeper, spawn_holder, write_config
 
 STALE_AFTER = 600.0
 BREAKERS = 16
@@ -82,6 +82,66 @@ def test_lock_replaced_by_another_stale_file_is_not_removed_without_a_new_plan(t
     path.write_text(f"{dead_pid()}\n")  # stale too, but not the file the operator confirmed
     outcome = execute(action, plan)
     assert not outcome.ok and outcome.details["result"] == "replaced" and path.exists()
+
+
+class RaceAfterRecheck(BreakLock):
+    """A break with a hook in the gap between its last verdict and its rename: the race, made to happen."""
+
+    def __init__(self, path: Path, race) -> None:  # type: ignore[no-untyped-def]
+        super().__init__(path, stale_after=STALE_AFTER)
+        self.race = race
+
+    def _recheck(self, judged: FileIdentity):  # type: ignore[no-untyped-def]
+        refusal = super()._recheck(judged)
+        if refusal is None:
+            self.race()
+        return refusal
+
+
+def test_lock_rewritten_by_a_live_holder_after_the_recheck_is_put_back(tmp_path):
+    path = stale_lock(tmp_path)
+    inode = path.stat().st_ino
+    with running() as child:
+        def retake() -> None:  # same inode, a new live holder's pid
+            with open(path, "w") as out:
+                out.write(f"{child.pid}\n")
+
+        action = RaceAfterRecheck(path, retake)
+        outcome = execute(action, action.plan())
+        assert not outcome.ok and outcome.details["result"] == "put_back"
+        assert "not the one judged stale" in outcome.message
+        assert path.read_text() == f"{child.pid}\n" and path.stat().st_ino == inode
+    assert sorted(os.listdir(tmp_path)) == ["job.lock"]
+
+
+def test_lock_replaced_by_a_new_holder_after_the_recheck_is_put_back(tmp_path):
+    path = stale_lock(tmp_path)
+    with running() as child:
+        def replace() -> None:  # another job breaks it its own way and writes a new file
+            fresh = tmp_path / "fresh"
+            fresh.write_text(f"{child.pid}\n")
+            os.replace(fresh, path)
+
+        action = RaceAfterRecheck(path, replace)
+        outcome = execute(action, action.plan())
+        assert not outcome.ok and outcome.details["result"] == "put_back"
+        assert path.read_text() == f"{child.pid}\n"
+    assert sorted(os.listdir(tmp_path)) == ["job.lock"]
+
+
+def test_lock_flocked_by_a_process_after_the_recheck_is_put_back(tmp_path):
+    path = stale_lock(tmp_path)
+    holders = []
+    action = RaceAfterRecheck(path, lambda: holders.append(spawn_holder(path, "flock")))
+    try:
+        outcome = execute(action, action.plan())
+        assert not outcome.ok and outcome.details["result"] == "put_back"
+        assert "locked by a process" in outcome.message
+        assert path.exists() and sorted(os.listdir(tmp_path)) == ["job.lock"]
+    finally:
+        for holder in holders:
+            holder.kill()
+            holder.wait()
 
 
 def test_a_moved_file_goes_back_and_never_over_a_new_one(tmp_path):

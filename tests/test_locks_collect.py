@@ -229,3 +229,22 @@ async def test_stale_pid_lock_is_recognised_at_the_first_refresh_after_its_holde
     finally:
         child.kill()
         await collector.stop()
+
+
+async def test_a_watched_repositorys_git_locks_are_listed_without_a_glob_for_them(tmp_path):
+    """`[locks].repos` alone brings in the repository's `.git/*.lock`: git's and the sync scripts'."""
+    repo = tmp_path / "sync [repo]"  # glob characters in the path are taken literally
+    subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    index = repo / ".git" / "index.lock"
+    index.touch()
+    set_mtime(index, 3600)
+    (repo / ".git" / "dashboard_sync.lock").write_text(f"{dead_pid()}\n")
+    collector = Collector("locks", make_locks_collect([], [repo], stale_after=STALE_AFTER), interval_s=60, timeout_s=10)
+    try:
+        snapshot = await collector.refresh()
+    finally:
+        await collector.stop()
+    assert snapshot.ok, snapshot.error
+    found = {Path(entry.path).name: (entry.kind, entry.verdict) for entry in snapshot.value.locks}
+    assert found == {"index.lock": (LockKind.GIT, LockVerdict.STALE),
+                     "dashboard_sync.lock": (LockKind.PIDFILE, LockVerdict.STALE)}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import time
 from pathlib import Path
@@ -125,6 +126,32 @@ async def test_b_on_a_held_lock_stops_its_holder_through_safe_signalling(tmp_pat
         holder.wait()
 
 
+async def test_lock_retaken_while_the_operator_reads_the_plan_is_kept_and_the_operator_is_told(tmp_path):
+    stale = tmp_path / "sync.lock"
+    stale.write_text(f"{dead_pid()}\n")
+    app = locks_app(tmp_path)
+    with running() as job:
+        async with app.run_test(size=(120, 40)) as pilot:
+            panel = app.query_one(LocksPanel)
+            await until(pilot, lambda: len(panel.table.rows) == 1, "the lock")
+            await pilot.press("4")
+            await select(pilot, panel, stale)
+            await pilot.press("b")
+            await until(pilot, lambda: isinstance(app.screen, ConfirmScreen) and app.screen.focused, "confirm")
+            # Meanwhile another job breaks it the incident's way and takes it anew.
+            stale.unlink()
+            stale.write_text(f"{job.pid}\n")
+            await pilot.press("y")
+            await app.workers.wait_for_complete()
+            await until(pilot, lambda: any("not broken" in n.message for n in app._notifications), "the outcome")
+            told = next(n.message for n in app._notifications if "not broken" in n.message)
+            assert f"re-taken by pid {job.pid}" in told
+            await until(pilot, lambda: shown(panel).get(str(stale), ("",))[0] == "held", "the new holder")
+        assert stale.read_text() == f"{job.pid}\n"
+    audit = [json.loads(line) for line in (tmp_path / "audit.log").read_text().splitlines()]
+    assert [(line["action"], line["outcome"]["result"]) for line in audit] == [("locks.break_lock", "retaken")]
+
+
 async def test_read_only_refuses_and_keeps_the_lock(tmp_path):
     stale = tmp_path / "stale.lock"
     stale.write_text(f"{dead_pid()}\n")
@@ -141,19 +168,20 @@ async def test_read_only_refuses_and_keeps_the_lock(tmp_path):
     assert stale.exists() and not (tmp_path / "audit.log").exists()
 
 
-def repo_with_a_stash(tmp_path: Path) -> Path:
+def repo_with_stashes(tmp_path: Path, *messages: str) -> Path:
     repo = tmp_path / "repo"
     subprocess.run(["git", "init", "-q", str(repo)], check=True, env=GIT_ENV)
     (repo / "a").write_text("1\n")
     subprocess.run(["git", "-C", str(repo), "add", "a"], check=True, env=GIT_ENV)
     subprocess.run(["git", "-C", str(repo), "commit", "-q", "-m", "a"], check=True, env=GIT_ENV)
-    (repo / "a").write_text("2\n")
-    subprocess.run(["git", "-C", str(repo), "stash", "push", "-q", "-m", "lost update"], check=True, env=GIT_ENV)
+    for number, message in enumerate(messages, start=2):
+        (repo / "a").write_text(f"{number}\n")
+        subprocess.run(["git", "-C", str(repo), "stash", "push", "-q", "-m", message], check=True, env=GIT_ENV)
     return repo
 
 
 async def test_enter_opens_the_detail_with_holder_and_waiters_and_repos_show_below(tmp_path):
-    repo = repo_with_a_stash(tmp_path)
+    repo = repo_with_stashes(tmp_path, "lost update", "set aside on conflict")
     with running() as holder:
         path = tmp_path / "job.lock"
         path.write_text(json.dumps({"pid": holder.pid, "command": "nightly-sync"}))
@@ -162,7 +190,10 @@ async def test_enter_opens_the_detail_with_holder_and_waiters_and_repos_show_bel
             panel = app.query_one(LocksPanel)
             await until(pilot, lambda: len(panel.table.rows) == 1, "the lock")
             repos_text = str(panel.query_one("#locks-repos").render())
-            assert "1 stash" in repos_text and "lost update" in repos_text
+            # Every stash is a possible lost update: each is shown, with its message and age.
+            assert "2 stashes" in repos_text
+            assert re.search(r"stash@\{0\} · \d+s ago · On \w+: set aside on conflict", repos_text)
+            assert re.search(r"stash@\{1\} · \d+s ago · On \w+: lost update", repos_text)
             await pilot.press("4")
             await pilot.press("enter")
             await until(pilot, lambda: isinstance(app.screen, LockDetailScreen), "the detail view")
