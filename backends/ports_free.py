@@ -191,7 +191,10 @@ class FreePortAction:
             progress=progress,
             cancelled=cancelled,
         )
-        remaining = self._wait_for_no_listener(progress, cancelled)
+        # A holder still running (no escalation, refused, survived SIGKILL) keeps the
+        # listener: waiting for it to close would only delay the report.
+        remaining = (self._wait_for_no_listener(progress, cancelled) if report.all_gone
+                     else listen_sockets(self.port))
         left = leftovers(self.port)
         test = bind_test(self.port)
         if remaining:

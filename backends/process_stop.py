@@ -14,9 +14,10 @@ in the caller's order (callers put a prefork master first):
    reach the process it was opened for, whatever happens to the pid number;
 2. re-read the pid's start time and compare it with the planned one, then check the
    pidfd's process has not exited meanwhile (a number reused after the open would show
-   a different start time; an exit after the check makes the signal fail with ESRCH);
-3. ask ``still_holds(identity)``; a process that let go is left alone;
-4. re-check :func:`refusal` on the fresh identity;
+   a different start time; an exit after the check leaves the signal harmless: the
+   pidfd still names that same, now dead, process, and never a new owner of the pid);
+3. re-check :func:`refusal` on the fresh identity;
+4. ask ``still_holds(identity)``; a process that let go is left alone;
 5. SIGTERM through ``signal.pidfd_send_signal``.
 
 Then it waits up to ``grace_s`` for the signalled processes to exit (polling their
@@ -290,6 +291,11 @@ def _verify(target: _Target, still_holds: Callable[[ProcessIdentity], bool]) -> 
     if target.exited():  # exited after the open: the pid may be reused any moment now
         target.finish(StopResult.ALREADY_GONE, f"{who}: exited before it was signalled; nothing sent")
         return False
+    # Refusals first: they give the precise reason ("permission denied: pid N belongs to
+    # USER"), where reading another user's fds would only say "cannot check".
+    if (reason := refusal(current)) is not None:
+        target.finish(StopResult.REFUSED, f"{who}: {reason}")
+        return False
     try:
         holds = still_holds(current)
     except OSError as exc:
@@ -297,9 +303,6 @@ def _verify(target: _Target, still_holds: Callable[[ProcessIdentity], bool]) -> 
         return False
     if not holds:
         target.finish(StopResult.LET_GO, f"{who}: no longer holds it; left alone, nothing sent")
-        return False
-    if (reason := refusal(current)) is not None:
-        target.finish(StopResult.REFUSED, f"{who}: {reason}")
         return False
     return True
 
@@ -370,6 +373,8 @@ def stop_processes(
                 )
             elif not _holds_now(target, still_holds):
                 target.finish(StopResult.LET_GO, f"{who}: still running after SIGTERM but let go; no SIGKILL needed")
+            elif target.exited():  # exited while it was being checked: a zombie gets no SIGKILL
+                target.finish(StopResult.EXITED, f"{who}: exited after SIGTERM")
             elif _send(target, signal.SIGKILL):
                 to_kill.append(target)
             else:
@@ -394,7 +399,8 @@ def _holds_now(target: _Target, still_holds: Callable[[ProcessIdentity], bool]) 
     """Before a SIGKILL: does the (pidfd-proven) process still hold the resource?
 
     An unreadable answer counts as "holds": escalation was chosen, and the pidfd already
-    proves the process is the planned one.
+    proves the process is the planned one. So does a process that is gone (a zombie is
+    unreadable too); the caller's pidfd check that follows sends it no SIGKILL.
     """
     try:
         return still_holds(identify(target.planned.pid))

@@ -9,6 +9,7 @@ listener.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Iterable
 from typing import Any, ClassVar
 
@@ -81,6 +82,8 @@ class PortsPanel(TablePanel):
         self.pinned: frozenset[int] = frozenset()
         self._index: tuple[object, dict[tuple[str, int], PortRow]] = (None, {})
         self.last_bind_test = ""
+        #: When it ran: the summary shows the time, since the port may have changed since.
+        self.last_bind_test_at = 0.0
 
     # -- table -----------------------------------------------------------------------
 
@@ -100,14 +103,17 @@ class PortsPanel(TablePanel):
             Column("Address", max_width=39),
         ]
 
+    def pinned_free_rows(self, value: PortsValue) -> list[PortRow]:
+        """Rows for the ports pinned with ``w`` that the value has no TCP row for."""
+        present = {row.port for row in value.ports if row.proto is Proto.TCP}
+        return [free_row(port) for port in sorted(self.pinned - present)]
+
     def port_rows(self, value: PortsValue | None) -> list[PortRow]:
         """The value's rows plus ports pinned with ``w``, watched ones first."""
         if value is None:
             return []
         pinned = self.pinned
-        rows = list(value.ports)
-        present = {row.port for row in rows if row.proto is Proto.TCP}
-        rows.extend(free_row(port) for port in sorted(pinned - present))
+        rows = [*value.ports, *self.pinned_free_rows(value)]
         return sorted(rows, key=lambda row: not (row.watched or row.port in pinned))
 
     def rows_of(self, value: Any) -> Iterable[Row]:
@@ -141,7 +147,8 @@ class PortsPanel(TablePanel):
             return
         text = value.summary()
         if self.last_bind_test:
-            text = f"{text} · {self.last_bind_test}"
+            at = time.strftime("%H:%M:%S", time.localtime(self.last_bind_test_at))
+            text = f"{text} · {self.last_bind_test} at {at}"
         self.query_one("#ports-summary", Static).update(text)
 
     def render_snapshot(self, snapshot: Snapshot[Any]) -> None:
@@ -157,7 +164,9 @@ class PortsPanel(TablePanel):
             return None
         value = self.snapshot.value
         if self._index[0] is not value:  # once per snapshot (and after ``w``), on first use
-            self._index = (value, {port.key: port for port in self.port_rows(value)})
+            # On the loop, so a dict of the rows, not port_rows()'s sorted list (built off the loop).
+            rows = [*value.ports, *self.pinned_free_rows(value)] if isinstance(value, PortsValue) else []
+            self._index = (value, {port.key: port for port in rows})
         return self._index[1].get(row.key)  # type: ignore[arg-type]
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
@@ -209,7 +218,7 @@ class PortsPanel(TablePanel):
         except (OSError, ValueError) as exc:
             self.notify(f"bind test failed: {describe_error(exc)}", severity="error")
             return
-        self.last_bind_test = result.short()
+        self.last_bind_test, self.last_bind_test_at = result.short(), self.clock()
         self.notify(result.text(), title="Bind test",
                     severity="information" if result.plain.ok else "warning")
         if self.snapshot is not None:

@@ -14,7 +14,7 @@ from backends.jsonable import envelope
 from backends.ports_collect import PortsCollector, read_tally
 from backends.ports_diag import listen_sockets
 from backends.ports_model import PortRow, PortVerdict, Proto, SocketTally
-from backends.ports_owners import OWNER_HIDDEN, HolderCache
+from backends.ports_owners import OWNER_HIDDEN, HolderCache, OwnerCache
 from backends.ports_proc import tally_proc
 from tests.ports_helpers import (
     has_ipv6_loopback,
@@ -24,7 +24,7 @@ from tests.ports_helpers import (
     ss_counts,
     wait_for,
 )
-from tests.test_process_stop import as_nobody
+from tests.test_process_stop import SLEEPER, as_nobody, reuse_pid
 
 HOSTS = ["127.0.0.1"] + (["::1"] if has_ipv6_loopback() else [])
 
@@ -52,10 +52,18 @@ def test_state_counts_match_ss(host: str) -> None:
         client.close()
         closing.append(accepted)
         wait_for(lambda: ss_counts(port).get("CLOSE_WAIT") == 1)
+        half_closed = socket.create_connection((host, port))  # the server closes, the client does not:
+        accepted, _ = server_sock.accept()  # FIN_WAIT2 on the server's port, CLOSE_WAIT on the client's
+        accepted.close()
+        established.append(half_closed)
+        wait_for(lambda: ss_counts(port).get("FIN_WAIT2") == 1)
         expected = ss_counts(port)
         row = row_of(port)
         assert dict(row.states) == dict(expected)
-        assert dict(row.states) == {"LISTEN": 1, "ESTABLISHED": 3, "TIME_WAIT": 7, "CLOSE_WAIT": 1}
+        assert dict(row.states) == {"LISTEN": 1, "ESTABLISHED": 3, "TIME_WAIT": 7, "CLOSE_WAIT": 1, "FIN_WAIT2": 1}
+        client_port = half_closed.getsockname()[1]
+        tally, _ = read_tally((Proto.TCP,))  # a client's side is counted too, under its own port
+        assert tally.counts[(Proto.TCP, client_port, "CLOSE_WAIT")] == ss_counts(client_port)["CLOSE_WAIT"] == 1
         assert row.address == host
         assert row.verdict is PortVerdict.LISTENING
         assert [owner.pid for owner in row.listeners] == [os.getpid()]
@@ -203,3 +211,25 @@ def test_holder_cache_walks_only_when_something_changed() -> None:
             assert cache.walks == 3
     assert cache.holders({sock.inode}).pids == {}  # its holder is gone: walked again, none found
     assert cache.walks == 4
+
+
+def test_owner_cache_is_keyed_by_pid_and_start_time() -> None:
+    """Owners are read once per process life: a reused pid is a new process, never the cached one."""
+    cache = OwnerCache()
+    with server("term") as child:
+        first = cache.identity(child.pid)
+        assert first is not None and first.cmdline[-1] == "term"
+        cache.end_refresh()
+        assert cache.identity(child.pid) is first  # the next refresh: from the cache, not re-read
+        cache.end_refresh()
+        pid = child.pid
+    stranger = reuse_pid(pid, SLEEPER)
+    if stranger is None:
+        pytest.skip("cannot steer pid allocation here (needs root and a writable ns_last_pid)")
+    try:
+        again = cache.identity(pid)
+        assert again is not None and again is not first
+        assert again.cmdline[-1] == SLEEPER and again.create_time >= first.create_time
+    finally:
+        stranger.kill()
+        stranger.wait()

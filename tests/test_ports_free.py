@@ -23,7 +23,7 @@ from tests.ports_helpers import (
     make_time_wait,
     server,
 )
-from tests.test_process_stop import reuse_pid
+from tests.test_process_stop import RecordingProgress, as_nobody, reuse_pid
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -111,12 +111,18 @@ def test_time_wait_left_after_the_free_is_reported_with_both_bind_outcomes() -> 
 
 def test_ignored_sigterm_without_kill_is_left_running() -> None:
     with server("ignore") as child:
-        _, outcome = run(FreePortAction(child.port, grace_s=0.5, escalate=False, listener_wait_s=0.2))
+        action = FreePortAction(child.port, grace_s=0.5, escalate=False)
+        plan = action.plan()
+        progress = RecordingProgress()
+        outcome = action.execute(plan, progress, threading.Event())
         assert child.proc.poll() is None
     assert not outcome.ok
     assert outcome.message.splitlines()[0] == f"port {child.port} still has a listener (1 socket)"
     assert "not killed (escalation not chosen)" in outcome.message
     assert outcome.details["processes"][0]["signals"] == ["SIGTERM"]
+    assert any("after SIGTERM" in note for note in progress.notes)  # the countdown
+    # Its holder still runs, so the listener cannot go: no wait for it before the report.
+    assert not any("listener to close" in note for note in progress.notes)
 
 
 def test_ignored_sigterm_with_kill_is_killed() -> None:
@@ -188,6 +194,23 @@ def test_refuses_when_the_console_itself_holds_the_port() -> None:
             FreePortAction(own.getsockname()[1]).plan()
     finally:
         own.close()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="dropping to another uid needs root")
+def test_plan_on_another_users_port_without_root_is_permission_denied() -> None:
+    with server("term") as child:  # root's server, planned by nobody
+
+        def plan_as_nobody() -> dict[str, object]:
+            try:
+                FreePortAction(child.port).plan()
+            except FreePortRefused as exc:
+                return {"refused": str(exc)}
+            return {"refused": None}
+
+        seen = as_nobody(plan_as_nobody)
+        assert child.proc.poll() is None
+    assert seen == {"refused": f"permission denied: port {child.port} is held by a process of root "
+                               "(owner hidden (needs root))"}
 
 
 @pytest.mark.parametrize("port", [0, 65536, -1])

@@ -86,6 +86,8 @@ async def test_panel_shows_verdicts_tests_binds_and_frees_a_port(tmp_path: Path)
             await pilot.press("t")
             await until(pilot, lambda: bool(panel.last_bind_test), "the bind test")
             assert panel.last_bind_test == f"bind :{time_wait_port} plain fails, SO_REUSEADDR binds"
+            summary = str(panel.query_one("#ports-summary").render())
+            assert f" · bind :{time_wait_port} plain fails, SO_REUSEADDR binds at " in summary  # with its time
 
             # Enter: the detail view with the owner's process tree.
             await select(pilot, panel, child.port)

@@ -129,6 +129,27 @@ def test_a_process_that_let_go_during_the_grace_gets_no_kill(children) -> None:
     assert proc.poll() is None
 
 
+def test_a_process_that_exits_right_before_the_kill_gets_no_kill(children) -> None:
+    """The race between TERM and KILL, made to happen: the holder exits (a zombie, not yet
+    reaped) while the pre-KILL check runs, after it was found still holding."""
+    proc = children(READY + "import signal; signal.signal(signal.SIGTERM, signal.SIG_IGN); sys.stdin.read()",
+                    stdin=subprocess.PIPE)
+    checks: list[int] = []
+
+    def holds(identity: ProcessIdentity) -> bool:
+        checks.append(identity.pid)
+        if len(checks) == 2:  # the check before SIGKILL: the process exits right now
+            proc.stdin.close()  # type: ignore[union-attr]
+            os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOWAIT)  # exited, not reaped: a zombie
+        return True
+
+    report = stop([identify(proc.pid)], grace_s=0.2, escalate=True, still_holds=holds)
+    assert len(checks) == 2
+    assert report.steps[0].result is StopResult.EXITED
+    assert report.steps[0].signals_sent == ("SIGTERM",)  # no SIGKILL to the zombie
+    assert proc.wait() == 0
+
+
 def test_a_process_that_no_longer_holds_is_not_signalled(children) -> None:
     proc = children(SLEEPER)
     report = stop([identify(proc.pid)], still_holds=lambda identity: False)
@@ -281,6 +302,8 @@ def test_non_root_on_another_users_process_is_permission_denied(children) -> Non
     proc = children(SLEEPER)  # root's
     seen = stop_as_nobody(proc.pid)
     assert seen["refusal"] == f"permission denied: pid {proc.pid} belongs to root"
+    assert seen["result"] == "refused"
+    assert str(seen["message"]).endswith(f": permission denied: pid {proc.pid} belongs to root")
     assert seen["signals"] == []
     assert proc.poll() is None
 
