@@ -14,6 +14,8 @@ from typing import Any
 from textual import work
 from textual.app import App
 from textual.binding import Binding
+from textual.driver import Driver
+from textual.drivers.linux_driver import LinuxDriver
 
 from backends.actions import Action, Plan, Progress
 from backends.collector import CollectorGroup
@@ -29,6 +31,7 @@ from console.palette import ConsoleCommands
 from console.screens.confirm import ConfirmScreen
 from console.screens.help import HelpScreen, HelpSection
 from console.screens.progress import ProgressScreen
+from console.terminal_driver import HangupAwareDriver, TerminalLost
 from panels.base import Panel
 from panels.catalog import build_panels
 
@@ -114,6 +117,15 @@ class OpsConsoleApp(App[int]):
             self.set_keymap(dict(config.keys))
 
     # -- life cycle ------------------------------------------------------------------
+
+    def get_driver_class(self) -> type[Driver]:
+        """In a real terminal, the driver that notices the terminal going away."""
+        driver_class = super().get_driver_class()
+        return HangupAwareDriver if driver_class is LinuxDriver else driver_class
+
+    async def on_terminal_lost(self, message: TerminalLost) -> None:
+        """Nobody can see or answer the console any more: leave as SIGHUP would."""
+        await self.action_quit()
 
     def get_default_screen(self) -> MainScreen:
         self.main = MainScreen(

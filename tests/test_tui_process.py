@@ -51,11 +51,16 @@ class Terminal:
             assert time.monotonic() < deadline, f"{text!r} never appeared on the screen"
             time.sleep(0.05)
 
+    def hang_up(self) -> None:
+        os.close(self.master)
+        self.master = -1
+
     def close(self) -> None:
         if self.process.poll() is None:
             self.process.kill()
             self.process.wait()
-        os.close(self.master)
+        if self.master >= 0:
+            os.close(self.master)
 
 
 def world_processes(world: Path) -> list[psutil.Process]:
@@ -66,7 +71,7 @@ def world_processes(world: Path) -> list[psutil.Process]:
     return found
 
 
-@pytest.mark.parametrize("ending", ["q", "ctrl+c", "SIGTERM", "SIGHUP"])
+@pytest.mark.parametrize("ending", ["q", "ctrl+c", "SIGTERM", "SIGHUP", "terminal closed"])
 def test_demo_draws_and_every_exit_removes_the_world(tmp_path, ending):
     temp = tmp_path / "tmp"
     temp.mkdir()
@@ -83,6 +88,10 @@ def test_demo_draws_and_every_exit_removes_the_world(tmp_path, ending):
             os.write(terminal.master, b"q")
         elif ending == "ctrl+c":
             os.write(terminal.master, b"\x03")
+        elif ending == "terminal closed":
+            # The SSH connection or tmux pane went away and no SIGHUP reached the console
+            # (it is not the session leader): it must notice the dead terminal by itself.
+            terminal.hang_up()
         else:
             terminal.process.send_signal(getattr(signal, ending))
         assert terminal.process.wait(timeout=LIMIT_S) == 0
