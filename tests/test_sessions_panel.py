@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 import time
 from pathlib import Path
 
@@ -11,7 +12,7 @@ from textual.widgets import OptionList, Static
 
 from backends.catalog import PANEL_NAMES, PANELS
 from backends.collector import Collector, CollectorGroup
-from backends.sessions import Registry, SessionState
+from backends.sessions import Registry, SessionState, Tombstone
 from backends.sessions.follow import RegistryFollower
 from console.app import make_app
 from console.audit import AuditLog
@@ -168,6 +169,36 @@ async def test_stop_expire_and_purge_go_through_confirm_and_audit(tmp_path):
         assert registry.history("run-1")[-1].actor.startswith("opsconsole ")
         events = registry.purge(0)
     assert len(events) == 6  # stopped run-1, expired run-2 and the four finished ones remain to purge
+
+
+async def test_purge_lists_the_old_finished_sessions_then_purges_them_with_tombstones(tmp_path):
+    url = f"sqlite:///{tmp_path}/s.db"
+    populate(url)
+    with sqlite3.connect(tmp_path / "s.db") as db:  # the app's sessions finished two hours ago
+        db.execute("UPDATE sessions SET updated_at = updated_at - 7200 WHERE id <> 'done-1'")
+    app = sessions_app(tmp_path, url)
+    async with app.run_test(size=(120, 40)) as pilot:
+        panel = app.query_one(SessionsPanel)
+        await until(pilot, lambda: len(shown(panel)) == 6, "six sessions")
+        await pilot.press("2", "P")
+        await until(pilot, lambda: isinstance(app.screen, PurgeAgeScreen), "the age choice")
+        await pilot.press("enter")  # the first choice: 1 hour
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the purge plan")
+        plan = app.screen.plan
+        assert plan.title == "Purge 3 session(s) unchanged for 1 h?"
+        assert plan.lines[:4] == ("1 expired, 1 failed, 1 stopped", "bad-1 (failed)", "halt-1 (stopped)", "old-1 (expired)")
+        await pilot.press("y")
+        await app.workers.wait_for_complete()
+        # the runner refreshes the collector: the purged rows leave, the young and the active stay
+        await until(pilot, lambda: set(shown(panel)) == {"run-1", "run-2", "done-1"}, "the purge")
+        title = Text.from_markup(panel.border_title).plain  # type: ignore[arg-type]
+        assert "2 active · 1 completed · 0 stopped · 0 failed · 0 expired" in title
+    (line,) = [json.loads(line) for line in (tmp_path / "audit.log").read_text().splitlines()]
+    assert (line["action"], line["outcome"]["result"], line["outcome"]["count"]) == ("sessions.purge", "purged", 3)
+    with Registry.open(url) as registry:
+        stone = registry.get("halt-1")
+        assert isinstance(stone, Tombstone) and stone.last_state is SessionState.STOPPED
+        assert stone.actor.startswith("opsconsole ")
 
 
 async def test_an_http_source_is_shown_read_only(tmp_path):

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import FrozenInstanceError, replace
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -22,6 +27,7 @@ from backends.sessions import (
     Tombstone,
     UnknownSession,
 )
+from backends.sessions import sqlite_store
 from backends.sessions.model import ALLOWED_FROM, STATES, is_legal
 from backends.sessions.netfs import fstype_of
 from tests.sessions_helpers import check_consistency, url_fixture
@@ -156,6 +162,26 @@ def test_snapshot_groups_by_state_and_changes_since_reads_rows_with_events(regis
     assert [e.seq for e in registry.events_since(5)] == [7]
 
 
+def test_snapshot_records_are_ordinary_frozen_sessions(registry: Registry):
+    """The snapshot builds its 10,000 records the cheap way; what comes out must not differ."""
+    registry.start("a", label="pcap", owner="alice", meta={"k": 1})
+    registry.progress("a", 0.5, note="halfway")
+    registry.start("b")
+    registry.fail("b", "boom")
+    snap = registry.snapshot()
+    by_id = {session.id: session for session in snap.sessions()}
+    for session_id in ("a", "b"):
+        listed, stored = by_id[session_id], registry.get(session_id)
+        assert type(listed) is Session and isinstance(stored, Session)
+        assert listed == replace(stored, meta=None, result=None, error=None)  # all but what get() adds
+        assert repr(listed).startswith(f"Session(id={session_id!r}, state=<SessionState.")
+    assert by_id["a"].note == "halfway" and by_id["a"].state is A and by_id["b"].state is F
+    with pytest.raises(FrozenInstanceError):
+        by_id["a"].state = C  # type: ignore[misc]
+    changes = registry.changes_since(0)  # the follower's rows come from the same builder
+    assert changes.sessions["a"] == by_id["a"] and type(changes.sessions["a"]) is Session
+
+
 async def test_async_twin_runs_the_same_operations(registry: Registry):
     twin = AsyncRegistry(registry)
     await twin.start("a")
@@ -257,7 +283,35 @@ def test_bad_urls_are_one_line_errors(bad, message):
     assert "\n" not in str(caught.value)
 
 
+def test_a_database_on_a_network_filesystem_is_refused_before_wal(tmp_path, monkeypatch):
+    """No NFS mount here: the mount table's answer is replaced, the refusal is the real code."""
+    monkeypatch.setattr(sqlite_store, "network_fstype", lambda path: "nfs4" if path == tmp_path else None)
+    with pytest.raises(RegistryError) as caught:
+        Registry.open(f"sqlite:///{tmp_path}/s.db")
+    assert str(caught.value) == (
+        f"cannot open sqlite:///{tmp_path}/s.db: {tmp_path} is on a network filesystem (nfs4); SQLite WAL"
+        " needs one host's shared memory - put the file on a local disk or use a postgresql:// registry")
+    assert not (tmp_path / "s.db").exists()
+
+
 def test_a_file_that_is_not_a_database_is_refused_clearly(tmp_path):
     (tmp_path / "s.db").write_text("not a database, just text " * 100)
     with pytest.raises(RegistryError, match="cannot open .*file is not a database"):
         Registry.open(f"sqlite:///{tmp_path}/s.db")
+
+
+@pytest.mark.parametrize(("ci", "outcome"), [("", "1 skipped"), ("1", "1 failed")])
+def test_without_postgresql_the_tests_skip_with_the_reason_except_under_ci(ci, outcome):
+    """CI must run the PostgreSQL half of the suite: an unreachable server fails it there."""
+    root = Path(__file__).parent.parent
+    env = {**os.environ, "CI": ci, "OPSCONSOLE_TEST_POSTGRES": "postgresql://nobody@127.0.0.1:1/test"}
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-rsf", "-p", "no:cacheprovider",
+         "tests/test_sessions_registry.py::test_the_transition_table_is_the_issues",
+         "tests/test_sessions_registry.py::test_a_session_lives_its_life_and_every_step_is_an_event[postgres]"],
+        cwd=root, env=env, capture_output=True, text=True, timeout=120, check=False,
+    )
+    assert "1 passed" in result.stdout and outcome in result.stdout, result.stdout
+    assert "PostgreSQL not reachable at postgresql://nobody@127.0.0.1:1/test" in result.stdout
+    if ci:
+        assert "CI must run the PostgreSQL tests" in result.stdout

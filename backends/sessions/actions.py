@@ -2,7 +2,9 @@
 
 The plan reads the registry fresh; execution needs no separate re-check because every
 registry write carries its own state precondition: a session that completed after the
-plan was shown is refused by the database, and the outcome says so.
+plan was shown is refused by the database, and the outcome says so. Expire, which any
+state but expired allows, is made conditional on the state the plan showed; purge
+deletes only the sessions the plan listed.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from collections import Counter
 from backends.actions import Outcome, Plan, Progress
 from backends.sessions.model import (
     PURGEABLE,
+    Event,
     RegistryError,
     Session,
     SessionState,
@@ -60,12 +63,17 @@ class _SessionMove:
             self.name, self.session_id, f"{self.verb.capitalize()} session {self.session_id}?",
             lines=(_describe(found), f"it becomes {self.target}; the event is recorded with your name"),
             audit={"session": self.session_id, "state": str(found.state), "registry": self.url},
+            payload=found.state,
         )
+
+    def _act(self, registry: Registry, planned: SessionState) -> Event:
+        """The move, with the registry's precondition as the re-check at the moment of acting."""
+        return getattr(registry, self.verb)(self.session_id)  # type: ignore[no-any-return]
 
     def execute(self, plan: Plan, progress: Progress, cancelled: threading.Event) -> Outcome:
         with Registry.open(self.url, actor=_actor()) as registry:
             try:
-                event = getattr(registry, self.verb)(self.session_id)
+                event = self._act(registry, plan.payload)
             except RegistryError as error:
                 return Outcome(False, f"not done: {error}", {"result": "refused"})
         return Outcome(True, f"session {self.session_id} {self.target}", {"result": str(self.target), "seq": event.seq})
@@ -81,6 +89,11 @@ class ExpireSession(_SessionMove):
     name = "sessions.expire"
     target = SessionState.EXPIRED
     verb = "expire"
+
+    def _act(self, registry: Registry, planned: SessionState) -> Event:
+        # Any state but expired may expire, so the plan's state is the precondition: a
+        # session that completed after an operator chose to expire it while active stays.
+        return registry.expire(self.session_id, expect=planned)
 
 
 def format_duration(seconds: float) -> str:
@@ -122,9 +135,16 @@ class PurgeSessions:
                 "sessions that change before the purge runs are left alone",
             ),
             audit={"older_than_s": self.older_than_s, "count": len(candidates), "by_state": dict(by_state), "registry": self.url},
+            payload=tuple(sid for sid, _ in candidates),
         )
 
     def execute(self, plan: Plan, progress: Progress, cancelled: threading.Event) -> Outcome:
+        """Purge what the plan listed, no more: each still finished and unchanged for the age."""
+        planned: tuple[str, ...] = plan.payload
         with Registry.open(self.url, actor=_actor()) as registry:
-            events = registry.purge(self.older_than_s, states=self.states)
-        return Outcome(True, f"purged {len(events)} session(s)", {"result": "purged", "count": len(events)})
+            events = registry.purge(self.older_than_s, states=self.states, ids=planned)
+        message = f"purged {len(events)} session(s)"
+        if len(events) < len(planned):
+            changed = len(planned) - len(events)
+            message = f"purged {len(events)} of {len(planned)} session(s); {changed} changed since the plan and stayed"
+        return Outcome(True, message, {"result": "purged", "count": len(events), "planned": len(planned)})
