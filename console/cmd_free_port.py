@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import math
 from typing import Any
 
+from console.cli_args import number_argument
 from console.config import Config
 
 
@@ -20,16 +20,6 @@ def port_number(text: str) -> int:
     return port
 
 
-def grace_seconds(text: str) -> float:
-    try:
-        seconds = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"grace must be a number of seconds, got {text!r}") from None
-    if not math.isfinite(seconds) or seconds < 0:
-        raise argparse.ArgumentTypeError(f"grace must be 0 or more seconds, got {text!r}")
-    return seconds
-
-
 def add_parser(commands: Any) -> argparse.ArgumentParser:
     parser: argparse.ArgumentParser = commands.add_parser(
         "free-port",
@@ -41,7 +31,7 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
         "can bind with and without SO_REUSEADDR.",
     )
     parser.add_argument("port", type=port_number, metavar="PORT", help="TCP port, 1-65535")
-    parser.add_argument("--grace", type=grace_seconds, default=5.0, metavar="S",
+    parser.add_argument("--grace", type=number_argument(float, 0, "grace", " seconds"), default=5.0, metavar="S",
                         help="seconds to wait after SIGTERM (default 5)")
     parser.add_argument("--kill", action="store_true", help="SIGKILL what still holds the port after the grace period")
     parser.add_argument("--yes", action="store_true", help="act without asking (required without a terminal)")

@@ -7,25 +7,14 @@ with the lock still busy, 126/127 when COMMAND cannot run, 2 for a usage error.
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 from pathlib import Path
 from typing import Any, NoReturn
 
+from console.cli_args import number_argument
 from console.config import Config
 
 EXIT_FAILED, EXIT_USAGE = 1, 2
-
-
-def wait_seconds(text: str) -> float:
-    """argparse type: 0 or more seconds."""
-    try:
-        seconds = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"--wait must be a number of seconds, got {text!r}") from None
-    if not math.isfinite(seconds) or seconds < 0:
-        raise argparse.ArgumentTypeError(f"--wait must be 0 or more seconds, got {text!r}")
-    return seconds
 
 
 class _OptionsParser(argparse.ArgumentParser):
@@ -40,7 +29,7 @@ class UsageError(Exception):
 
 
 def _add_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--wait", type=wait_seconds, metavar="S",
+    parser.add_argument("--wait", type=number_argument(float, 0, "--wait", " seconds"), metavar="S",
                         help="if the lock is still busy after S seconds, exit 75 (default: wait until free)")
     parser.add_argument("--shared", action="store_true", help="a shared lock: excludes only exclusive holders")
     parser.add_argument("--dir", type=Path, metavar="DIR",

@@ -7,27 +7,14 @@ registry does under concurrent writers.
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 from typing import Any
 from urllib.parse import urlsplit
 
+from console.cli_args import number_argument
 from console.config import Config
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
-
-
-def _number(kind: type, minimum: float, what: str) -> Any:
-    def parse(text: str) -> Any:
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{what} must be a number, got {text!r}") from None
-        if not math.isfinite(value) or value < minimum:
-            raise argparse.ArgumentTypeError(f"{what} must be at least {minimum:g}, got {text!r}")
-        return value
-
-    return parse
 
 
 def add_parser(commands: Any) -> argparse.ArgumentParser:
@@ -43,11 +30,11 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
         "what they did. Without --url, [sessions] url of the config (the demo's under --demo).",
     )
     simulate.add_argument("--url", help="sqlite:////path/to.db or postgresql://… (default: [sessions] url)")
-    simulate.add_argument("--workers", type=_number(int, 1, "--workers"), default=4, metavar="N",
+    simulate.add_argument("--workers", type=number_argument(int, 1, "--workers"), default=4, metavar="N",
                           help="worker processes (default 4)")
-    simulate.add_argument("--rate", type=_number(float, 0, "--rate"), default=20.0, metavar="R",
+    simulate.add_argument("--rate", type=number_argument(float, 0, "--rate"), default=20.0, metavar="R",
                           help="operations per second across all workers; 0 = as fast as they can (default 20)")
-    simulate.add_argument("--duration", type=_number(float, 0.001, "--duration"), default=10.0, metavar="S",
+    simulate.add_argument("--duration", type=number_argument(float, 0.001, "--duration"), default=10.0, metavar="S",
                           help="seconds to run (default 10)")
     return parser
 

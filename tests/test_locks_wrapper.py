@@ -154,7 +154,7 @@ def test_usage_errors_are_one_line(tmp_path):
         ("lock", ".hidden", "--dir", str(tmp_path), "--", "true"): "invalid lock name",
         ("lock", "job", "--dir", str(tmp_path), "true"): "put -- before COMMAND",
         ("lock", "job", "--dir", str(tmp_path), "--"): "no COMMAND",
-        ("lock", "job", "--wait", "-1", "--", "true"): "--wait must be 0 or more",
+        ("lock", "job", "--wait", "-1", "--", "true"): "--wait must be at least 0 seconds",
         ("lock", "job", "--bogus", "--", "true"): "unrecognized arguments",
     }
     for args, message in cases.items():
