@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -31,6 +33,7 @@ from backends.sessions import sqlite_store
 from backends.sessions.model import ALLOWED_FROM, STATES, is_legal
 from backends.sessions.netfs import fstype_of
 from tests.sessions_helpers import check_consistency, url_fixture
+from tests.test_process_stop import as_nobody
 
 A, C, S, F, E = (SessionState.ACTIVE, SessionState.COMPLETED, SessionState.STOPPED,
                  SessionState.FAILED, SessionState.EXPIRED)
@@ -292,6 +295,31 @@ def test_a_database_on_a_network_filesystem_is_refused_before_wal(tmp_path, monk
         f"cannot open sqlite:///{tmp_path}/s.db: {tmp_path} is on a network filesystem (nfs4); SQLite WAL"
         " needs one host's shared memory - put the file on a local disk or use a postgresql:// registry")
     assert not (tmp_path / "s.db").exists()
+
+
+def test_an_operator_with_read_access_only_can_watch_and_look():
+    """The console often runs as the on-call engineer, not as the app that owns the database:
+    opening a registry that exists must not write (as root the reader drops to uid 65534)."""
+    folder = Path(tempfile.mkdtemp())
+    try:
+        url = f"sqlite:///{folder / 'sessions.db'}"
+        writer = Registry.open(url)
+        writer.start("a", label="replay")
+        folder.chmod(0o555)
+        for path in folder.iterdir():
+            path.chmod(0o444)
+
+        def look() -> dict[str, object]:
+            reader = Registry.open(url)
+            return {"ids": [s.id for s in reader.snapshot().sessions()], "state": str(reader.get("a").state)}
+
+        seen = as_nobody(look) if os.geteuid() == 0 else look()
+        assert seen == {"ids": ["a"], "state": "active"}
+        writer.complete("a")  # the app's own connection goes on writing
+        assert writer.get("a").state is C
+    finally:
+        folder.chmod(0o755)
+        shutil.rmtree(folder)
 
 
 def test_a_file_that_is_not_a_database_is_refused_clearly(tmp_path):

@@ -35,6 +35,15 @@ INSERT INTO cursor (one, value) VALUES (1, 0) ON CONFLICT DO NOTHING;
 """
 
 
+def _schema_ready(connection: sqlite3.Connection) -> bool:
+    """The tables exist and the cursor row is there: the schema script (a write) is not
+    needed, so an operator with read access only can still watch and look."""
+    try:
+        return connection.execute("SELECT 1 FROM cursor").fetchone() is not None
+    except sqlite3.OperationalError:  # no such table: a new database
+        return False
+
+
 def sqlite_path(url: str) -> Path:
     """``sqlite:///relative.db`` (relative to the current directory) or ``sqlite:////abs/path.db``."""
     parts = urlsplit(url)
@@ -62,7 +71,8 @@ class SqliteRegistry(Registry):
             mode = connection.execute("PRAGMA journal_mode = WAL").fetchone()[0]
             if mode != "wal":
                 raise RegistryError(f"cannot open {url}: SQLite refused WAL mode (journal_mode is {mode})")
-            connection.executescript(SCHEMA)
+            if not _schema_ready(connection):
+                connection.executescript(SCHEMA)
         except sqlite3.Error as error:
             raise RegistryError(f"cannot open {url}: {error}") from None
 
