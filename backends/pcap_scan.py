@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import concurrent.futures.process  # noqa: F401 - imported here, not lazily inside a scan (see _scan)
+import contextlib
 import multiprocessing
 import multiprocessing.popen_spawn_posix
 import multiprocessing.queues
@@ -61,18 +62,27 @@ class RootUnusable(Exception):
 
 #: Workers yield the CPU to the console (and anything interactive) on a busy machine.
 WORKER_NICE = 10
+#: The weakest priority Linux has.
+NICE_MAX = 19
 
 
 #: How often an idle worker checks that the process that started it is still there.
 PARENT_POLL_S = 1.0
 
 
-def _init_worker(cancel: Any, parent: int) -> None:
+def worker_priority() -> int:
+    """The nice value for scan workers: :data:`WORKER_NICE` weaker than the calling thread's."""
+    return min(NICE_MAX, os.getpriority(os.PRIO_PROCESS, 0) + WORKER_NICE)
+
+
+def _init_worker(cancel: Any, parent: int, priority: int) -> None:
     """``parent`` comes from the pool, not getppid(): a worker still starting when its
-    console died is already reparented by the time this runs."""
+    console died is already reparented by the time this runs. ``priority`` is absolute:
+    the pool has usually set it already (see ScanPool._lower_new_workers)."""
     global _worker_cancel
     _worker_cancel = cancel
-    os.nice(WORKER_NICE)
+    with contextlib.suppress(OSError):
+        os.setpriority(os.PRIO_PROCESS, 0, max(priority, os.getpriority(os.PRIO_PROCESS, 0)))
     threading.Thread(target=_exit_with_parent, args=(parent,), name="parent-watch", daemon=True).start()
 
 
@@ -155,14 +165,35 @@ class ScanPool:
         self._cancel = self._context.Event()
         self._executor: cf.ProcessPoolExecutor | None = None
         self._lock = threading.Lock()
+        self._priority = worker_priority()
+        self._lowered: set[int] = set()  # child pids already given their priority (or not ours)
 
     def executor(self) -> cf.ProcessPoolExecutor:
         if self._executor is None:
+            # children started before this pool (another pool's, say) are not its workers
+            self._lowered = {child.pid for child in multiprocessing.active_children() if child.pid is not None}
             self._executor = cf.ProcessPoolExecutor(
                 self.workers, mp_context=self._context, initializer=_init_worker,
-                initargs=(self._cancel, os.getpid()),
+                initargs=(self._cancel, os.getpid(), self._priority),
             )
         return self._executor
+
+    def _lower_new_workers(self) -> None:
+        """Give workers started by the last submits their low priority at once.
+
+        A spawned worker re-imports the program's main module before the pool's
+        initializer runs (for the `opsconsole` script that is the whole CLI, a few
+        hundred ms of CPU); at the console's own priority that start-up competes with
+        its event loop on a small machine. Lowered from here, right after the submits
+        that spawned them (well before a new interpreter gets to its imports), the
+        start-up runs at the workers' priority too.
+        """
+        for child in multiprocessing.active_children():
+            if child.pid is not None and child.pid not in self._lowered:
+                self._lowered.add(child.pid)
+                with contextlib.suppress(OSError):  # exited meanwhile, or not ours to change
+                    if os.getpriority(os.PRIO_PROCESS, child.pid) < self._priority:
+                        os.setpriority(os.PRIO_PROCESS, child.pid, self._priority)
 
     def scan(
         self,
@@ -210,6 +241,7 @@ class ScanPool:
                 executor.submit(scan_task, root, rel, _subset(grouped, rel, recursive), options, recursive)
                 for rel, recursive in tasks
             ]
+            self._lower_new_workers()
             return self._gather(futures, deadline, cancelled)
 
         frontier, depth = [""], 0

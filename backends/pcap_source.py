@@ -19,7 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from backends.collector import CollectContext, Collector
+from backends.collector import CollectContext, Collector, Snapshot
 from backends.pcap_cache import HISTORY_POINTS, CacheDoc, CacheStore
 from backends.pcap_model import (
     CacheInfo,
@@ -89,6 +89,15 @@ class PcapSource:
                     f"{rebuilder.pid if rebuilder else '?'}"
                 )
             return self._refresh_locked(context, requested_at)
+
+    def cached(self) -> PcapStats | None:
+        """The shared cache as it stands, whatever its age, without scanning or waiting: what
+        a console starting on an expired cache shows while its first collection runs."""
+        doc, warning = self.store.load()
+        if doc is None:
+            return None
+        rebuilder = self.store.rebuilder()
+        return self._value(doc, warning, rebuilder=rebuilder, refreshing=rebuilder is not None)
 
     def _due(self, doc: CacheDoc, now: float) -> bool:
         age = now - doc.written_at
@@ -195,6 +204,24 @@ class PcapCollector(Collector[PcapStats]):
     def __init__(self, source: PcapSource, *, interval_s: float, timeout_s: float) -> None:
         super().__init__("pcap", source.collect, interval_s=interval_s, timeout_s=timeout_s)
         self.source = source
+
+    async def refresh(self, *, force: bool = False) -> Snapshot[PcapStats]:
+        """Before the first collection, publish the shared cache as it is (stale-while-revalidate).
+
+        Without this a console started on an expired cache that wins the scan lock would
+        show nothing until its own scan ends (seconds on a large tree); with it the panel
+        shows the last result at once, with its age, while the collection runs.
+        """
+        if self.snapshot.value is None and self.snapshot.taken_at is None:
+            try:
+                cached = await asyncio.to_thread(self.source.cached)
+            except Exception:  # noqa: BLE001 - root gone, say: the collection below reports it
+                cached = None
+            if cached is not None and cached.cache is not None and self.snapshot.value is None:
+                # The runtime's own publish: subscribers see it like any other snapshot.
+                self._publish(value=cached, taken_at=cached.cache.written_at, refreshing=True,
+                              generation=self.snapshot.generation + 1)
+        return await super().refresh(force=force)
 
     async def stop(self) -> None:
         await super().stop()

@@ -65,6 +65,20 @@ def seed(root: Path, now: float, stop: Callable[[], bool]) -> int:
     return count
 
 
+def wait_seeded(world: Path, timeout_s: float, poll_s: float = 0.05) -> bool:
+    """Wait until the capture tree of ``world`` is fully seeded; False after ``timeout_s``.
+
+    For one-shot commands under ``--demo`` (`snapshot`, `cleanup`): run on a tree still
+    being seeded, their counts and plans would depend on how far the helper got.
+    """
+    deadline = time.monotonic() + timeout_s
+    while not (world / SEEDED).exists():
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(poll_s)
+    return True
+
+
 def run(world: Path, parent: int) -> int:
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):

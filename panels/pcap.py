@@ -60,18 +60,25 @@ def disk_line(value: PcapStats) -> str:
 
 
 def cache_line(value: PcapStats, now: float) -> str:
+    """The shared cache: its age and TTL, and who is rebuilding it (short enough for a quarter screen)."""
     cache = value.cache
-    scan = value.scan
-    scanned = f"{scan.mode} scan {human_duration(scan.duration_s)} ({scan.rescanned_dirs}/{scan.dirs} dirs read)"
     if cache is None:
-        return scanned
-    parts = [f"cache {human_duration(max(0.0, now - cache.written_at))} old, ttl {human_duration(cache.ttl_s)}", scanned]
+        return ""
+    line = f"cache {human_duration(max(0.0, now - cache.written_at))} old, ttl {human_duration(cache.ttl_s)}"
     if cache.refreshing:
         who = (f"pid {cache.rebuilder.pid} since {time.strftime('%H:%M:%S', time.localtime(cache.rebuilder.since))}"
                if cache.rebuilder else "another process")
-        parts.append(f"rebuilding: {who}")
-    parts.append(f"{cache.stale_served} stale served")
-    return " · ".join(parts)
+        line += f" · rebuilding: {who}"
+    return line
+
+
+def scan_line(value: PcapStats) -> str:
+    """The last scan, and how many readers were served an expired result since."""
+    scan = value.scan
+    line = f"{scan.mode} scan {human_duration(scan.duration_s)} ({scan.rescanned_dirs}/{scan.dirs} dirs read)"
+    if value.cache is not None:
+        line += f" · {value.cache.stale_served} stale served"
+    return line
 
 
 def problems_line(value: PcapStats) -> str:
@@ -114,7 +121,7 @@ class PcapPanel(TablePanel):
             yield Row(sub.name, (sub.name, sub.files, sub.bytes, sub.active_files or None, sub.newest_mtime))
 
     def compose_summary(self) -> ComposeResult:
-        for name in ("totals", "disk", "trend", "cache", "problems"):
+        for name in ("totals", "disk", "trend", "cache", "scan", "problems"):
             yield Static("", id=f"pcap-{name}", classes="pcap-line", markup=False)
 
     def render_summary(self, value: Any) -> None:
@@ -126,6 +133,7 @@ class PcapPanel(TablePanel):
             "disk": disk_line(value),
             "trend": f"size trend {trend} (last {min(len(value.history), 40)} scans)" if trend else "",
             "cache": cache_line(value, self.clock()),
+            "scan": scan_line(value),
             "problems": problems_line(value),
         }
         for name, text in lines.items():

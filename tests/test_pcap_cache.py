@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -18,7 +19,7 @@ import pytest
 from backends.collector import Collector
 from backends.pcap_cache import CacheStore
 from backends.pcap_scan import ScanTimeout
-from backends.pcap_source import PcapSource, refresh_early
+from backends.pcap_source import PcapCollector, PcapSource, refresh_early
 from tests.pcap_helpers import context, make_file, settings_for
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -132,6 +133,32 @@ def test_reader_during_another_process_scan_gets_stale_value_at_once(source: Pca
     assert fresh.scan.serial == 2 and fresh.cache is not None and fresh.cache.stale_served == 0
 
 
+async def test_a_console_starting_on_an_expired_cache_shows_it_while_it_rescans(source: PcapSource) -> None:
+    """Stale-while-revalidate from the first collection: the console that wins the scan lock
+    publishes the cached result (with its age) before its own scan, not "waiting" for seconds."""
+    source.collect(context())
+    serial = expire(source.store)
+    collector = PcapCollector(source, interval_s=60, timeout_s=60)
+    seen = []
+    collector.subscribe(seen.append)
+    final = await collector.refresh()
+    await collector.stop()
+    first = next(snap for snap in seen if snap.value is not None)
+    assert first.refreshing and first.value.scan.serial == serial
+    assert first.value.cache is not None and first.value.cache.age_s > 99_000
+    assert first.taken_at == first.value.cache.written_at  # the status line shows the cache's age
+    assert final.value is not None and final.value.scan.serial == serial + 1 and not final.refreshing
+
+
+async def test_a_console_starting_with_its_root_gone_reports_it_and_does_not_raise(source: PcapSource) -> None:
+    source.collect(context())
+    shutil.rmtree(source.settings.root)
+    collector = PcapCollector(source, interval_s=60, timeout_s=60)
+    snap = await collector.refresh()
+    await collector.stop()
+    assert snap.error is not None and "No such file or directory" in snap.error
+
+
 def test_without_cache_a_reader_waits_for_the_running_scan(source: PcapSource, tmp_path: Path) -> None:
     other = PcapSource(source.settings)
     release = threading.Event()
@@ -194,8 +221,10 @@ def test_sigkill_mid_scan_leaves_no_lock_and_no_partial_cache(tmp_path: Path) ->
     finally:
         if scanner.poll() is None:
             scanner.kill()
-    with store.scan_lock(timeout=0) as mine:
-        assert mine  # the kernel released the dead scanner's flock
+    # The kernel released the dead scanner's flock. Within a moment, not at once: a worker
+    # being spawned at the kill holds a copy of the descriptor until its exec closes it.
+    with store.scan_lock(timeout=2) as mine:
+        assert mine
     assert not store.path.exists()  # no partial cache
     assert store.load() == (None, None)
     assert store.rebuilder() is None  # the marker names a dead pid: nobody is scanning
@@ -229,3 +258,33 @@ def test_scan_workers_exit_when_their_console_is_sigkilled(tmp_path: Path) -> No
     while any("spawn_main" in cmdline(pid) for pid in workers):
         assert time.monotonic() < deadline, f"scan workers {workers} outlived their console"
         time.sleep(0.1)
+
+
+def test_growth_and_time_to_full_from_the_history_of_scans(tmp_path: Path) -> None:
+    """Two scans half an hour apart (a test clock) with 1 MB written between them: 2 MB/h."""
+    from backends.pcap_trend import growth_bytes_per_hour, seconds_to_full
+
+    root = tmp_path / "pcap"
+    make_file(root / "d" / "a.pcap", 1000)
+    now = [1_800_000_000.0]
+    source = PcapSource(settings_for(root, tmp_path / "cache"), clock=lambda: now[0])
+    try:
+        first = source.collect(context())
+        assert first.growth_bytes_per_hour is None and first.seconds_to_full is None  # one point: no trend
+        make_file(root / "d" / "b.pcap", 2**20)
+        now[0] += 1800
+        second = source.collect(context(force=True))
+    finally:
+        source.close()
+    assert [b for _, b in second.history] == [1000, 1000 + 2**20]
+    assert second.growth_bytes_per_hour == pytest.approx(2 * 2**20)
+    st = os.statvfs(root)
+    assert second.disk.total == st.f_blocks * st.f_frsize
+    assert abs(second.disk.free - st.f_bavail * st.f_frsize) < 64 * 2**20  # other writers on this filesystem
+    assert second.seconds_to_full == pytest.approx(second.disk.free / (2 * 2**20 / 3600))
+    # shrinking or flat captures never "fill the disk"
+    assert growth_bytes_per_hour([(0.0, 5000), (3600.0, 4000)], 3600.0) == pytest.approx(-1000)
+    assert seconds_to_full(second.disk, -1000.0) is None and seconds_to_full(second.disk, 0.0) is None
+    # only the last 6 h count, and points a moment apart say nothing
+    assert growth_bytes_per_hour([(0.0, 0), (30.0, 10**9)], 30.0) is None
+    assert growth_bytes_per_hour([(0.0, 10**12), (7 * 3600.0, 0), (8 * 3600.0, 3600)], 8 * 3600.0) == pytest.approx(3600)

@@ -86,8 +86,8 @@ async def test_panel_shows_totals_breakdown_and_cache_state(tmp_path: Path) -> N
         assert table_rows(panel)[1][1:3] == (4, 10_000)
         assert text(app, "#pcap-totals").startswith("21 files · 48.8K")
         assert "% free of" in text(app, "#pcap-disk")
-        cache = text(app, "#pcap-cache")
-        assert "ttl 5m" in cache and "full scan" in cache and "0 stale served" in cache
+        assert text(app, "#pcap-cache").startswith("cache ") and "ttl 5m" in text(app, "#pcap-cache")
+        assert "full scan" in text(app, "#pcap-scan") and "0 stale served" in text(app, "#pcap-scan")
         assert "updated" in text(app, "#status")
 
 
@@ -206,3 +206,41 @@ def test_snapshot_without_root_says_which_key_to_set(tmp_path: Path, capsys: pyt
     assert main(["--config", str(config), "snapshot", "--json", "--panel", "pcap"]) == 1
     section = json.loads(capsys.readouterr().out)["pcap"]
     assert section["ok"] is False and "[pcap] root" in section["error"]
+
+
+def test_demo_wait_seeded_waits_for_the_seeders_marker(tmp_path: Path) -> None:
+    from console import demo_pcap
+
+    assert not demo_pcap.wait_seeded(tmp_path, timeout_s=0.1)
+    timer = threading.Timer(0.2, (tmp_path / demo_pcap.SEEDED).touch)
+    timer.start()
+    try:
+        assert demo_pcap.wait_seeded(tmp_path, timeout_s=20)
+    finally:
+        timer.join()
+
+
+def test_cache_lines_name_the_rebuilder_and_fit_a_quarter_screen(tmp_path: Path) -> None:
+    """In the 2x2 layout a panel is about 76 columns inside: who rebuilds and the stale count must show."""
+    import os
+
+    from backends.pcap_source import PcapSource
+    from panels.pcap import cache_line, scan_line
+    from tests.pcap_helpers import context, settings_for
+    from tests.test_pcap_cache import expire
+
+    capture_tree(tmp_path / "pcap")
+    source = PcapSource(settings_for(tmp_path / "pcap", tmp_path / "cache"))
+    try:
+        source.collect(context())
+        expire(source.store)
+        with source.store.scan_lock(timeout=0) as mine:  # another "process" is scanning
+            assert mine
+            source.store.mark_rebuilding(time.time())
+            value = source.collect(context())
+    finally:
+        source.close()
+    cache, scan = cache_line(value, time.time()), scan_line(value)
+    assert f"rebuilding: pid {os.getpid()} since " in cache and cache.startswith("cache 27.8h old, ttl 5m")
+    assert scan.startswith("full scan ") and scan.endswith(" · 1 stale served")
+    assert len(cache) <= 76 and len(scan) <= 76

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -13,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from backends.pcap_scan import RootUnusable, ScanPool, ScanTimeout, totals
+from backends.pcap_scan import RootUnusable, ScanPool, ScanTimeout, totals, worker_priority
 from tests.pcap_helpers import OLD, make_file, walk_totals
 
 PATTERNS = ("*.pcap", "*.pcapng", "*.cap", "*.pcap.gz", "*.pcap.zst", "*.cap.lz4")
@@ -193,3 +194,44 @@ def test_other_filesystems_are_skipped_unless_cross_filesystems(tmp_path: Path, 
         assert totals(crossing.records.values(), time.time_ns(), 0).files == 2
     finally:
         subprocess.run(["umount", str(mount_point)], check=True)
+
+
+#: A program whose scan workers record the priority they import its main module at.
+NICE_RECORDER = """
+import os, sys, threading, time
+from pathlib import Path
+if __name__ == "__mp_main__":  # a spawned worker importing this script before its initializer
+    Path(sys.argv[2], str(os.getpid())).write_text(str(os.getpriority(os.PRIO_PROCESS, 0)))
+if __name__ == "__main__":
+    from backends.pcap_scan import ScanPool, worker_priority
+    pool = ScanPool(2)
+    pool.scan(sys.argv[1], None, patterns=("*.pcap",), active_window_s=120, cross_filesystems=False,
+              deadline=time.monotonic() + 60, cancelled=threading.Event())
+    pool.close()
+    print(worker_priority())
+"""
+
+
+def test_workers_start_at_their_low_priority(tmp_path: Path) -> None:
+    """The workers' start-up (re-importing the program's main module) already runs niced,
+    so it does not compete with the console's event loop; and they stay niced."""
+    make_file(tmp_path / "pcap" / "a" / "x.pcap", 1)
+    script, seen = tmp_path / "recorder.py", tmp_path / "seen"
+    script.write_text(NICE_RECORDER)
+    seen.mkdir()
+    done = subprocess.run([sys.executable, str(script), str(tmp_path / "pcap"), str(seen)], capture_output=True,
+                          text=True, check=True, timeout=60,
+                          env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)})
+    expected = int(done.stdout)
+    recorded = [int(path.read_text()) for path in seen.iterdir()]
+    assert expected == min(19, os.getpriority(os.PRIO_PROCESS, 0) + 10)
+    assert recorded and all(nice == expected for nice in recorded)
+
+
+def test_pool_workers_keep_their_priority(tmp_path: Path, pool: ScanPool) -> None:
+    import multiprocessing
+
+    make_file(tmp_path / "pcap" / "a" / "x.pcap", 1)
+    scan(pool, tmp_path / "pcap")
+    workers = [child.pid for child in multiprocessing.active_children() if child.pid is not None]
+    assert workers and all(os.getpriority(os.PRIO_PROCESS, pid) == worker_priority() for pid in workers)
