@@ -25,7 +25,6 @@ from backends.collector import CollectorGroup
 from backends.host import read_host_info
 from console import __version__
 from console.audit import AuditLog
-from console.collectors import build_collectors
 from console.config import Config, ConfigError, describe_config, load_config, render_default_config
 from console.demo import DemoError, DemoWorld
 from console.paths import default_audit_log
@@ -36,7 +35,9 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 #: ``add_parser(commands) -> argparse.ArgumentParser`` (``commands`` is the subparsers
 #: object; it returns the parser it added) and ``run(args, config) -> int`` (called with
 #: the effective config, inside the demo world under ``--demo``; returns the exit status).
-#: Keep their heavy imports inside ``run`` so ``--help`` stays instant.
+#: Keep their heavy imports inside ``run`` so ``--help`` stays instant. The same goes for
+#: this module: the PCAP scan's spawned workers import the program's main script, which
+#: imports this module, so what it imports at the top every worker pays for again.
 COMMAND_MODULES: tuple[str, ...] = (
     "console.cmd_cleanup",
     "console.cmd_free_port",
@@ -101,10 +102,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "snapshot" and args.full:  # every PCAP scan of this run is a full one
         config = dataclasses.replace(config, pcap=dataclasses.replace(config.pcap, full_rescan_every=1))
     try:
-        with _terminating_signals_exit(), _world(args.demo, config) as config:
+        reads_captures = args.command in ("snapshot", "cleanup")
+        with _terminating_signals_exit(), _world(args.demo, config, reads_captures=reads_captures) as config:
             if (run_command := getattr(args, "run_command", None)) is not None:
                 return int(run_command(args, config))
             if args.command == "snapshot":
+                from console.collectors import build_collectors  # every backend: only when used (see COMMAND_MODULES)
+
                 names = args.panel or list(PANEL_NAMES)
                 return run_snapshot(build_collectors(config), names, as_json=args.json, force=args.refresh)
             return run_tui(config)
@@ -129,6 +133,7 @@ def run_snapshot(collectors: CollectorGroup, names: Sequence[str], *, as_json: b
 
 def run_tui(config: Config) -> int:
     from console.app import make_app
+    from console.collectors import build_collectors
 
     lag_log = os.environ.get("OPSCONSOLE_LAG_LOG")
     app = make_app(
@@ -144,12 +149,15 @@ def run_tui(config: Config) -> int:
 
 
 @contextlib.contextmanager
-def _world(demo: bool, config: Config) -> Iterator[Config]:
-    """The config as given, or pointed at a demo world that exists only inside the block."""
+def _world(demo: bool, config: Config, *, reads_captures: bool) -> Iterator[Config]:
+    """The config as given, or pointed at a demo world that exists only inside the block
+    (for a one-shot command that reads the capture tree, once that tree is complete)."""
     if not demo:
         yield config
         return
     with DemoWorld() as world:
+        if reads_captures:
+            world.wait_seeded()
         yield world.apply(config)
 
 

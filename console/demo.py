@@ -35,6 +35,8 @@ SUPERVISE_EVERY_S = 1.0
 MAX_RESTARTS = 5
 #: How long ``__enter__`` waits for the activity helper to report its port.
 PORT_TIMEOUT_S = 5.0
+#: How long a one-shot command under ``--demo`` waits for the capture tree to be seeded.
+SEED_TIMEOUT_S = 60.0
 #: Total time helpers get to exit after SIGTERM before they are SIGKILLed.
 STOP_GRACE_S = 2.0
 
@@ -106,6 +108,13 @@ class DemoWorld:
             self._shut_down()
             raise
         return self
+
+    def wait_seeded(self, timeout_s: float = SEED_TIMEOUT_S) -> None:
+        """For one-shot commands (`snapshot`, `cleanup`): their counts and plans must not
+        depend on how far the helper got with the capture tree. The console needs no wait:
+        it shows the tree growing."""
+        if not demo_pcap.wait_seeded(self.path, timeout_s):
+            raise DemoError(f"the capture tree was not ready within {timeout_s:g} s (see {self.path / 'logs'})")
 
     def __exit__(
         self,

@@ -14,6 +14,7 @@ import pytest
 
 from backends.catalog import PANEL_NAMES
 from backends.collector import CollectContext
+from console import demo_pcap
 from console.cli import run_snapshot
 from tests.conftest import CountingCollect, group_of
 
@@ -143,4 +144,8 @@ def test_run_snapshot_exit_code_follows_the_collectors(capsys):
 def test_demo_snapshot_leaves_no_world_behind(env, tmp_path):
     result = opsconsole("--demo", "snapshot", "--json", env=env)
     assert result.returncode == 0 and json.loads(result.stdout)["host"]  # every panel collects in the demo
+    # A one-shot command sees the whole capture tree, not however much was seeded so far
+    # (the live capture file the writer keeps adding may be one more).
+    seeded = demo_pcap.DAYS * 24 * demo_pcap.FILES_PER_HOUR
+    assert json.loads(result.stdout)["pcap"]["value"]["files"] >= seeded
     assert list((tmp_path / "tmp").glob("opsconsole-demo-*")) == []
