@@ -120,3 +120,11 @@ def test_the_command_line_module_leaves_the_backends_for_later() -> None:
     probe = "import sys, console.cli; print(sorted(m for m in ('console.collectors', 'psycopg', 'httpx', 'textual') if m in sys.modules))"
     result = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"
+
+
+def test_collectors_without_a_sessions_registry_load_no_database_or_http_client() -> None:
+    """`opsconsole snapshot` on a host with no [sessions] url carries neither psycopg nor httpx."""
+    probe = ("import sys; from console.collectors import build_collectors; from console.config import Config; "
+             "build_collectors(Config()); print(sorted(m for m in ('psycopg', 'httpx') if m in sys.modules))")
+    result = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"

@@ -15,9 +15,7 @@ from typing import Any
 
 from backends.collector import CollectContext
 from backends.sessions.model import STATES, Changes, RegistrySnapshot, Session
-from backends.sessions.postgres_store import PostgresRegistry
 from backends.sessions.registry import Registry
-from backends.sessions.sqlite_store import SqliteRegistry
 
 #: More waiting events than this and a full snapshot is cheaper than replaying them.
 GAP_EVENTS = 5000
@@ -71,8 +69,7 @@ class RegistryFollower:
     def _collect(self, context: CollectContext[SessionsView]) -> SessionsView:
         if self._registry is None:
             self._registry = Registry.open(self.url, one_connection=True)
-            if isinstance(self._registry, PostgresRegistry):
-                self._listener = self._registry.listen()
+            self._listener = self._registry.listen()
         registry = self._registry
         if self._by_id is None or context.previous is None:
             return self._full(registry)
@@ -85,16 +82,16 @@ class RegistryFollower:
 
     def _changed(self, registry: Registry) -> bool:
         """The cheap check: has anyone committed since we last looked?"""
-        if isinstance(registry, SqliteRegistry):
+        if self._listener is None:
             version = registry.data_version()
             changed, self._version = version != self._version, version
             return changed
         return any(True for _ in self._listener.notifies(timeout=0.0))
 
     def _full(self, registry: Registry) -> SessionsView:
-        if isinstance(registry, SqliteRegistry):
+        if self._listener is None:
             self._version = registry.data_version()
-        elif self._listener is not None:
+        else:
             for _ in self._listener.notifies(timeout=0.0):
                 pass  # everything announced so far is in the snapshot below
         snapshot: RegistrySnapshot = registry.snapshot()

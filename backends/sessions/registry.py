@@ -170,6 +170,15 @@ class Registry(ABC):
     def _close_connection(self, connection: Any) -> None:
         connection.close()
 
+    def listen(self) -> Any:
+        """A connection that receives change notifications (the caller closes it), or None
+        where the store has none and :meth:`data_version` answers "anything new?" instead."""
+        return None
+
+    def data_version(self) -> int:
+        """A number that changes whenever another connection commits (stores without notifications)."""
+        raise NotImplementedError(f"{type(self).__name__} has neither change notifications nor a data version")
+
     def _new_cursor(self, connection: Any) -> Any:
         """The cursor a transaction runs on (a store may ask for a faster result format)."""
         return connection.cursor()

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 from urllib.parse import urlsplit
 
 from backends.collector import CollectContext, Collector
-from backends.sessions.follow import RegistryFollower, SessionsView
-from backends.sessions.http_source import HttpFollower, HttpSettings
+
+if TYPE_CHECKING:
+    from backends.sessions.follow import SessionsView
+    from backends.sessions.http_source import HttpSettings
 
 
 class NotConfigured(Exception):
@@ -20,6 +22,8 @@ def _not_configured(context: CollectContext[SessionsView]) -> NoReturn:
 
 def http_settings(config: Any) -> HttpSettings:
     """The HTTP source's settings from a SessionsConfig (console/config.py)."""
+    from backends.sessions.http_source import HttpSettings
+
     return HttpSettings(
         url=config.url, items=config.items, fields=dict(config.fields),
         state_names=dict(config.state_names), headers=dict(config.headers),
@@ -30,11 +34,19 @@ def http_settings(config: Any) -> HttpSettings:
 
 
 def sessions_collector(config: Any) -> Collector[SessionsView]:
-    """``config`` is the [sessions] section: url, interval, timeout and the HTTP keys."""
+    """``config`` is the [sessions] section: url, interval, timeout and the HTTP keys.
+
+    Only the configured kind of source is imported (httpx, or the registry with its
+    database driver): a console without a sessions registry carries neither.
+    """
     if config.url is None:
         collect: Any = _not_configured
     elif urlsplit(config.url).scheme in ("http", "https"):
+        from backends.sessions.http_source import HttpFollower
+
         collect = HttpFollower(http_settings(config))
     else:
+        from backends.sessions.follow import RegistryFollower
+
         collect = RegistryFollower(config.url)
     return Collector("sessions", collect, interval_s=config.interval, timeout_s=config.timeout)
