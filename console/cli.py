@@ -35,9 +35,8 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 #: ``add_parser(commands) -> argparse.ArgumentParser`` (``commands`` is the subparsers
 #: object; it returns the parser it added) and ``run(args, config) -> int`` (called with
 #: the effective config, inside the demo world under ``--demo``; returns the exit status).
-#: Keep their heavy imports inside ``run`` so ``--help`` stays instant. The same goes for
-#: this module: the PCAP scan's spawned workers import the program's main script, which
-#: imports this module, so what it imports at the top every worker pays for again.
+#: Keep their heavy imports inside ``run`` so ``--help`` stays instant; this module, too,
+#: imports the backends (every panel's, a database driver among them) only when used.
 COMMAND_MODULES: tuple[str, ...] = (
     "console.cmd_cleanup",
     "console.cmd_free_port",

@@ -114,9 +114,17 @@ def test_forbidden_import_scanner(source: str, expected: list[str]) -> None:
     assert forbidden_imports(source, PANEL_FORBIDDEN) == expected
 
 
+def test_the_program_entry_point_imports_nothing_else() -> None:
+    """Every spawned PCAP scan worker re-imports the program's main script (the `opsconsole`
+    script imports console.__main__): whatever that pulls in, each worker pays for again."""
+    probe = ("import sys, console.__main__; print(sorted(m for m in ('console.cli', 'console.collectors', "
+             "'asyncio', 'psycopg', 'httpx', 'textual') if m in sys.modules))")
+    result = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"
+
+
 def test_the_command_line_module_leaves_the_backends_for_later() -> None:
-    """Every spawned PCAP scan worker imports the program's main script, hence console.cli:
-    whatever it imports at the top, each worker pays for in time and memory again."""
+    """`opsconsole --help` and `config` need none of the panels' backends."""
     probe = "import sys, console.cli; print(sorted(m for m in ('console.collectors', 'psycopg', 'httpx', 'textual') if m in sys.modules))"
     result = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"
