@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import signal
 import threading
 import time
@@ -143,6 +144,10 @@ class OpsConsoleApp(App[int]):
             self._probe_tasks.append(asyncio.create_task(write_lag_log(self.probe, self.lag_log), name="lag-log"))
         if self.autostart:
             self.collectors.start()
+        # Everything built so far (Textual's DOM, styles, the panels) lives as long as the app:
+        # kept out of the collector's full passes, which would otherwise walk it every time
+        # and stall the loop for tens of ms while a scan or a snapshot allocates.
+        self.call_after_refresh(gc.freeze)
         if self.handle_signals:
             loop = asyncio.get_running_loop()
             for signum in QUIT_SIGNALS:
@@ -158,6 +163,7 @@ class OpsConsoleApp(App[int]):
         if self._stopped:
             return
         self._stopped = True
+        gc.unfreeze()  # what the app kept out of collections may go now (another app may follow)
         for unsubscribe in self._unsubscribers:
             unsubscribe()
         for task in self._probe_tasks:
