@@ -229,8 +229,13 @@ class Stampede:
     scanner: str
 
 
-async def stampede_with_console(root: Path, cache: Path, reader_nice: int | None) -> Stampede:
-    """8 reader processes (at ``reader_nice`` if given) + a headless console on an expired cache."""
+async def stampede_with_console(root: Path, cache: Path, reader_nice: int | None,
+                                console_first: bool = False) -> Stampede:
+    """8 reader processes (at ``reader_nice`` if given) + a headless console on an expired cache.
+
+    With ``console_first`` the console asks first and is the one that scans (in its own
+    process: the coordinator thread and its worker pool), the readers right after it.
+    """
     from backends.catalog import PANEL_NAMES
     from backends.collector import Collector, CollectorGroup
     from backends.host import read_host_info
@@ -261,8 +266,12 @@ async def stampede_with_console(root: Path, cache: Path, reader_nice: int | None
         await pilot.pause(1.0)  # the console settles after its start
         sampling = asyncio.create_task(sampler.run())
         app.probe._samples.clear()
-        go.touch()
+        if not console_first:
+            go.touch()
         console_read = asyncio.create_task(app.collectors["pcap"].refresh())
+        while console_first and (store.rebuilder() is None or store.rebuilder().pid != os.getpid()):  # type: ignore[union-attr]
+            await asyncio.sleep(0.005)
+        go.touch()
         answers = await asyncio.gather(*(asyncio.to_thread(r.stdout.readline) for r in readers))  # type: ignore[union-attr]
         await console_read
         while app.collectors["pcap"].snapshot.refreshing:
@@ -368,6 +377,8 @@ def main(argv: list[str] | None = None) -> int:
         report_stampede("", contending)
         niced = asyncio.run(stampede_with_console(root, cache, 19))
         report_stampede(" at nice 19", niced)
+        scanning = asyncio.run(stampede_with_console(root, cache, None, console_first=True))
+        report_stampede(", the console scanning,", scanning)
 
         print("\ntargets:")
         checks = [
@@ -375,7 +386,8 @@ def main(argv: list[str] | None = None) -> int:
             ("incremental >= 25x faster than du -sb", du / results["incremental, 1% dirs changed"] >= 25),
             ("peak RSS <= 100 MB (scan probe)", peak_mb <= 100),
             ("peak RSS <= 100 MB (`opsconsole snapshot --refresh --full`, all its processes)", sum(program.values()) <= 100 * 2**20),
-            ("8 readers on an expired cache: 1 scan", contending.scans == 1 and niced.scans == 1),
+            ("8 readers on an expired cache: 1 scan", contending.scans == niced.scans == scanning.scans == 1),
+            ("console lag p99 < 25 ms while the console itself scans", scanning.p99_ms < 25),
             ("console lag p99 < 25 ms meanwhile, readers at nice 19 (the console's own stalls)", niced.p99_ms < 25),
             ("console lag p99 < 25 ms meanwhile, readers at nice 0 (+ the CPU they take)", contending.p99_ms < 25),
         ]
