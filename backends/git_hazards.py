@@ -11,6 +11,7 @@ hook configured in the repository is switched off for the same reason.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 from pathlib import Path
 
@@ -54,7 +55,8 @@ async def run_git(repo: Path, *args: str, timeout_s: float = GIT_TIMEOUT_S) -> s
     try:
         stdout, stderr = await asyncio.wait_for(process.communicate(), timeout_s)
     except (TimeoutError, asyncio.CancelledError) as exc:
-        process.kill()
+        with contextlib.suppress(ProcessLookupError):  # it finished just as time ran out
+            process.kill()
         await asyncio.shield(process.wait())
         if isinstance(exc, asyncio.CancelledError):
             raise
