@@ -22,7 +22,11 @@ async def main() -> None:
         app = make_app(config, build_collectors(config), host=read_host_info(),
                        audit=AuditLog(world.path / "audit.log"))
         async with app.run_test(size=(160, 48)) as pilot:
-            await pilot.pause(1.5)
+            for _ in range(300):  # until every panel shows its first collection (the capture tree is seeded)
+                if all(app.collectors[name].snapshot.value is not None for name in app.panels):
+                    break
+                await pilot.pause(0.05)
+            await pilot.pause(1.0)
             app.save_screenshot("screenshot.svg", str(Path(__file__).parent))
 
 
