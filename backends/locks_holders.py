@@ -46,18 +46,29 @@ OUR_GIT_FLAG = "--no-optional-locks"
 
 
 def find_git_processes() -> GitProcesses:
-    """Every git process but this console's own read-only ones."""
-    cwds: list[tuple[int, str]] = []
-    unreadable = 0
+    """Every git process but this console's own read-only ones and the gits they run.
+
+    Ours are the children of this process that carry OUR_GIT_FLAG, and their own git
+    children (``git stash list`` runs a ``git log`` of its own, without the flag).
+    """
+    found: list[tuple[int, int, bool, psutil.Process]] = []
     me = os.getpid()
     for process in psutil.process_iter(["name", "ppid", "cmdline"]):
         name = process.info.get("name") or ""
         if name != "git" and not name.startswith("git-"):
             continue
-        if process.info.get("ppid") == me and OUR_GIT_FLAG in (process.info.get("cmdline") or ()):
-            continue  # this console's own read-only git (backends.git_hazards) takes no lock
+        parent = process.info.get("ppid")
+        found.append((process.pid, parent, parent == me and OUR_GIT_FLAG in (process.info.get("cmdline") or ()), process))
+    ours = {pid for pid, _, flagged, _ in found if flagged}
+    while more := {pid for pid, parent, _, _ in found if parent in ours} - ours:  # their git children, however deep
+        ours |= more
+    cwds: list[tuple[int, str]] = []
+    unreadable = 0
+    for pid, _, _, process in found:
+        if pid in ours:
+            continue
         try:
-            cwds.append((process.pid, process.cwd()))
+            cwds.append((pid, process.cwd()))
         except psutil.AccessDenied:
             unreadable += 1
         except psutil.Error:

@@ -5,15 +5,18 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import signal
 import subprocess
 import threading
 import time
 from pathlib import Path
 
+import psutil
 import pytest
 
 from backends.collector import Collector
 from backends.locks_collect import judge_path, make_locks_collect, scan_locks
+from backends.locks_holders import OUR_GIT_FLAG, find_git_processes
 from backends.locks_model import LockKind, LockVerdict
 from tests.locks_helpers import (
     dead_pid,
@@ -248,3 +251,29 @@ async def test_a_watched_repositorys_git_locks_are_listed_without_a_glob_for_the
     found = {Path(entry.path).name: (entry.kind, entry.verdict) for entry in snapshot.value.locks}
     assert found == {"index.lock": (LockKind.GIT, LockVerdict.STALE),
                      "dashboard_sync.lock": (LockKind.PIDFILE, LockVerdict.STALE)}
+
+
+def test_this_consoles_own_gits_and_their_git_children_are_not_holders(tmp_path: Path) -> None:
+    """`git --no-optional-locks stash list` (ours, for the hazards) runs a `git log` of its own
+    without the flag: neither may make a stale index.lock look held. A stranger's git still does."""
+    fake_git = tmp_path / "bin" / "git"  # a shell named git: /proc sees "git"
+    fake_git.parent.mkdir()
+    fake_git.symlink_to("/bin/sh")
+    ours_repo, strangers_repo = tmp_path / "ours", tmp_path / "theirs"
+    ours_repo.mkdir()
+    strangers_repo.mkdir()
+    ours = subprocess.Popen([str(fake_git), "-c", f"cd {ours_repo} && {fake_git} -c 'sleep 30; :'; :", OUR_GIT_FLAG],
+                            start_new_session=True)
+    stranger = subprocess.Popen([str(fake_git), "-c", "sleep 30; :"], cwd=strangers_repo, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 10
+        while not [child for child in psutil.Process(ours.pid).children() if child.name() == "git"]:
+            assert time.monotonic() < deadline, "our git's own git child never started"
+            time.sleep(0.02)
+        found = find_git_processes()
+        assert found.working_in(strangers_repo) == stranger.pid
+        assert found.working_in(ours_repo) is None
+    finally:
+        for process in (ours, stranger):
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
