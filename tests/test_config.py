@@ -28,6 +28,7 @@ from console.config import (
     parse_config,
     render_default_config,
 )
+from tests.nobody import as_nobody
 
 SCHEMA = (Config, PcapConfig, RetentionConfig, SessionsConfig, PortsConfig, LocksConfig)
 
@@ -444,27 +445,17 @@ def test_missing_explicit_file(tmp_path: Path) -> None:
     assert str(caught.value) == f"config error: --config {missing}: no such file"
 
 
-def load_config_as(uid: int, path: Path) -> str:
-    """Run load_config in a forked child whose uid is dropped; return its error text."""
-    read_end, write_end = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # the child: never returns into pytest
+def config_error_as_nobody(path: Path) -> str:
+    """load_config as uid 65534; the error text (or that it loaded)."""
+
+    def load() -> dict[str, str]:
         try:
-            os.close(read_end)
-            os.setgid(uid)
-            os.setuid(uid)
-            try:
-                load_config(path)
-                message = "loaded without error"
-            except ConfigError as exc:
-                message = str(exc)
-            os.write(write_end, message.encode())
-        finally:
-            os._exit(0)
-    os.close(write_end)
-    os.waitpid(pid, 0)
-    with os.fdopen(read_end) as pipe:
-        return pipe.read()
+            load_config(path)
+        except ConfigError as exc:
+            return {"message": str(exc)}
+        return {"message": "loaded without error"}
+
+    return as_nobody(load)["message"]
 
 
 def test_unreadable_file() -> None:
@@ -475,7 +466,7 @@ def test_unreadable_file() -> None:
         path = write(folder / "secret.toml", "")
         path.chmod(0)
         if os.geteuid() == 0:
-            message = load_config_as(65534, path)
+            message = config_error_as_nobody(path)
         else:
             with pytest.raises(ConfigError) as caught:
                 load_config(path)

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from backends.pcap_scan import RootUnusable, ScanPool, ScanTimeout, totals, worker_priority
+from tests.nobody import as_nobody
 from tests.pcap_helpers import OLD, make_file, walk_totals
 
 PATTERNS = ("*.pcap", "*.pcapng", "*.cap", "*.pcap.gz", "*.pcap.zst", "*.cap.lz4")
@@ -130,25 +131,14 @@ def test_scan_past_its_deadline_raises_timeout(tmp_path: Path, pool: ScanPool) -
 
 
 def _walk_as_nobody(root: Path) -> tuple[int, list[tuple[str, str]]]:
-    """Run the walk in a forked child that dropped to uid/gid 65534; returns (files, errors)."""
-    read_end, write_end = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # the child: never returns into pytest
-        try:
-            os.close(read_end)
-            os.setgroups([])
-            os.setgid(65534)
-            os.setuid(65534)
-            _, summed, _ = walk_totals(root)
-            text = f"{summed.files}\n" + "".join(f"{e.path}\t{e.error}\n" for e in summed.errors)
-            os.write(write_end, text.encode())
-        finally:
-            os._exit(0)
-    os.close(write_end)
-    os.waitpid(pid, 0)
-    with os.fdopen(read_end) as pipe:
-        lines = pipe.read().splitlines()
-    return int(lines[0]), [tuple(line.split("\t")) for line in lines[1:]]  # type: ignore[misc]
+    """The walk as uid/gid 65534; returns (files, errors)."""
+
+    def walk() -> dict[str, object]:
+        _, summed, _ = walk_totals(root)
+        return {"files": summed.files, "errors": [[e.path, e.error] for e in summed.errors]}
+
+    seen = as_nobody(walk)
+    return seen["files"], [tuple(pair) for pair in seen["errors"]]  # type: ignore[misc]
 
 
 def test_unreadable_directory_is_counted_and_named() -> None:

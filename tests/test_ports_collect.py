@@ -24,7 +24,8 @@ from tests.ports_helpers import (
     ss_counts,
     wait_for,
 )
-from tests.test_process_stop import SLEEPER, as_nobody, reuse_pid
+from tests.nobody import as_nobody
+from tests.test_process_stop import SLEEPER, reuse_pid
 
 HOSTS = ["127.0.0.1"] + (["::1"] if has_ipv6_loopback() else [])
 

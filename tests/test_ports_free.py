@@ -23,7 +23,8 @@ from tests.ports_helpers import (
     make_time_wait,
     server,
 )
-from tests.test_process_stop import RecordingProgress, as_nobody, reuse_pid
+from tests.nobody import as_nobody
+from tests.test_process_stop import RecordingProgress, reuse_pid
 
 ROOT = Path(__file__).resolve().parent.parent
 

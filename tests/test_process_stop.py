@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import signal
 import subprocess
 import sys
 import threading
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -24,8 +22,8 @@ from backends.process_stop import (
     refusal,
     stop_processes,
 )
+from tests.nobody import NOBODY, as_nobody
 
-NOBODY = 65534
 READY = "import sys; print('ready', flush=True); "
 SLEEPER = READY + "import time; time.sleep(60)"
 IGNORES_TERM = "import signal; signal.signal(signal.SIGTERM, signal.SIG_IGN); " + SLEEPER
@@ -259,31 +257,6 @@ def test_refuses_kernel_threads() -> None:
 
 def test_refusal_passes_an_ordinary_child(children) -> None:
     assert refusal(identify(children(SLEEPER).pid)) is None
-
-
-def as_nobody(work: Callable[[], dict[str, object]]) -> dict[str, object]:
-    """Run ``work`` in a forked child whose uid is dropped to 65534: a real non-root view of /proc.
-
-    Forked, not exec'd: nobody may not be able to run this interpreter (as in test_config).
-    """
-    read_end, write_end = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # the child: never returns into pytest
-        try:
-            os.close(read_end)
-            os.setgid(NOBODY)
-            os.setuid(NOBODY)
-            try:
-                payload = work()
-            except BaseException as exc:  # noqa: BLE001 - reported to the parent
-                payload = {"error": f"{type(exc).__name__}: {exc}"}
-            os.write(write_end, json.dumps(payload).encode())
-        finally:
-            os._exit(0)
-    os.close(write_end)
-    os.waitpid(pid, 0)
-    with os.fdopen(read_end) as pipe:
-        return json.loads(pipe.read())
 
 
 def stop_as_nobody(pid: int) -> dict[str, object]:

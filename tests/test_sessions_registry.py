@@ -33,7 +33,7 @@ from backends.sessions import sqlite_store
 from backends.sessions.model import ALLOWED_FROM, STATES, is_legal
 from backends.sessions.netfs import fstype_of
 from tests.sessions_helpers import check_consistency, url_fixture
-from tests.test_process_stop import as_nobody
+from tests.nobody import as_nobody
 
 A, C, S, F, E = (SessionState.ACTIVE, SessionState.COMPLETED, SessionState.STOPPED,
                  SessionState.FAILED, SessionState.EXPIRED)
