@@ -269,7 +269,7 @@ async def stampede_with_console(root: Path, cache: Path, reader_nice: int | None
         if not console_first:
             go.touch()
         console_read = asyncio.create_task(app.collectors["pcap"].refresh())
-        while console_first and (store.rebuilder() is None or store.rebuilder().pid != os.getpid()):  # type: ignore[union-attr]
+        while console_first and getattr(store.rebuilder(), "pid", None) != os.getpid():  # until the console scans
             await asyncio.sleep(0.005)
         go.touch()
         answers = await asyncio.gather(*(asyncio.to_thread(r.stdout.readline) for r in readers))  # type: ignore[union-attr]
