@@ -14,10 +14,11 @@ from textual.binding import Binding
 from textual.containers import Container
 from textual.screen import Screen
 from textual.widget import Widget
-from textual.widgets import Footer, Tab, Tabs
+from textual.widgets import Tab, Tabs
 
 from backends.catalog import PANELS
 from backends.host import HostInfo
+from console.footer import SteadyFooter
 from console.header import StatusHeader
 from console.lag import LagProbe
 from console.lag_overlay import LagOverlay
@@ -68,7 +69,7 @@ class MainScreen(Screen[None]):
         with Container(id="panels"):
             yield from self.panels
         yield LagOverlay(self.probe, id="lag")
-        yield Footer()
+        yield SteadyFooter()
 
     def on_mount(self) -> None:
         self.query_one(Tabs).can_focus = False
@@ -83,6 +84,23 @@ class MainScreen(Screen[None]):
         wide = width >= GRID_MIN_WIDTH
         self.set_class(wide, "-wide")
         self.set_class(not wide, "-narrow")
+        self.tell_panels_shown()
+
+    def on_screen_suspend(self) -> None:
+        """A dialog or detail view covers the panels: they stop drawing until it closes."""
+        for panel in self.panels:
+            panel.set_shown(False)
+
+    def on_screen_resume(self) -> None:
+        self.tell_panels_shown()
+
+    def tell_panels_shown(self) -> None:
+        """Which panels the operator sees: all four in the grid, else the active one."""
+        stack = self.app.screen_stack if self.is_attached else []
+        covered = bool(stack) and stack[-1] is not self  # also under a see-through dialog
+        grid = self.has_class("-wide") and not self.zoomed
+        for panel in self.panels:
+            panel.set_shown(not covered and (grid or panel is self.active))
 
     # -- which panel is active -------------------------------------------------------
 
@@ -94,6 +112,7 @@ class MainScreen(Screen[None]):
         self.active = panel
         for each in self.panels:
             each.set_class(each is panel, "-active")
+        self.tell_panels_shown()
         tabs = self.query_one(Tabs)
         if tabs.active != f"tab-{panel.spec.name}":
             tabs.active = f"tab-{panel.spec.name}"
@@ -128,6 +147,7 @@ class MainScreen(Screen[None]):
 
     def action_zoom(self) -> None:
         self.toggle_class("-zoomed")
+        self.tell_panels_shown()
 
     def action_refresh_panel(self) -> None:
         self.refresh_callback(self.active.spec.name)

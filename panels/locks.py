@@ -23,6 +23,7 @@ from backends.locks_break import BreakLock
 from backends.locks_model import Holder, LockEntry, LocksValue, LockVerdict, RepoHazards
 from backends.locks_stop import StopLockHolder
 from backends.rows import Row
+from panels.base import show_text
 from panels.locks_detail import LockDetailScreen
 from panels.status import format_age
 from panels.table import Column, VirtualTable
@@ -132,15 +133,16 @@ class LocksPanel(TablePanel):
             return
         self._value = value
         self._entries = {entry.path: entry for entry in value.locks}
-        self.query_one("#locks-repos-scroll").display = bool(value.repos)
-        repos = self.query_one("#locks-repos", Static)
+        scroll = self.query_one("#locks-repos-scroll")
+        if scroll.display != bool(value.repos):
+            scroll.display = bool(value.repos)
         text = Text()
         for index, repo in enumerate(value.repos):
             if index:
                 text.append("\n")
             text.append_text(repo_line(repo, self.clock()))
-        repos.update(text)
-        self.refresh_bindings()
+        show_text(self.query_one("#locks-repos", Static), text, layout=True)  # its height follows the stashes
+        self.refresh_bindings_if_changed()
 
     @property
     def selected_entry(self) -> LockEntry | None:
@@ -149,7 +151,7 @@ class LocksPanel(TablePanel):
 
     @on(VirtualTable.CursorMoved)
     def _cursor_moved(self) -> None:
-        self.refresh_bindings()
+        self.refresh_bindings_if_changed()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action != "break_lock":

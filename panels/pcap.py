@@ -20,6 +20,7 @@ from backends.pcap_cleanup import PcapCleanup, deleted_log_path
 from backends.pcap_format import human_bytes, human_duration, local_time
 from backends.pcap_model import PcapSettings, PcapStats
 from backends.rows import Row
+from panels.base import show_text
 from panels.pcap_index import FileIndexScreen
 from panels.table import Column
 from panels.table_panel import TablePanel
@@ -138,13 +139,14 @@ class PcapPanel(TablePanel):
         }
         for name, text in lines.items():
             line = self.query_one(f"#pcap-{name}", Static)
-            line.update(text)
-            line.display = bool(text)
+            show_text(line, text)
+            if line.display != bool(text):
+                line.display = bool(text)
 
     def update_status(self) -> None:
         super().update_status()
         if self.snapshot is not None and isinstance(self.snapshot.value, PcapStats):
-            self.query_one("#pcap-cache", Static).update(cache_line(self.snapshot.value, self.clock()))
+            show_text(self.query_one("#pcap-cache", Static), cache_line(self.snapshot.value, self.clock()))
 
     # -- actions ---------------------------------------------------------------------
 

@@ -30,6 +30,7 @@ from backends.ports_model import (
     verdict_of,
 )
 from backends.rows import Row
+from panels.base import show_text
 from panels.ports_detail import PortDetailScreen
 from panels.table import Column, VirtualTable
 from panels.table_panel import TablePanel
@@ -149,11 +150,11 @@ class PortsPanel(TablePanel):
         if self.last_bind_test:
             at = time.strftime("%H:%M:%S", time.localtime(self.last_bind_test_at))
             text = f"{text} · {self.last_bind_test} at {at}"
-        self.query_one("#ports-summary", Static).update(text)
+        show_text(self.query_one("#ports-summary", Static), text)
 
     def render_snapshot(self, snapshot: Snapshot[Any]) -> None:
         super().render_snapshot(snapshot)
-        self.refresh_bindings()
+        self.refresh_bindings_if_changed()
 
     # -- the selected port -----------------------------------------------------------
 
@@ -179,7 +180,7 @@ class PortsPanel(TablePanel):
         return True
 
     def on_virtual_table_cursor_moved(self, event: VirtualTable.CursorMoved) -> None:
-        self.refresh_bindings()
+        self.refresh_bindings_if_changed()
 
     # -- actions ---------------------------------------------------------------------
 

@@ -78,7 +78,7 @@ class SessionsPanel(TablePanel):
         self._sessions: dict[str, Session] = {}
         self._current: dict[str, Session] = {}
         self._drawn_at: float | None = None
-        self._binding_state: tuple[bool, SessionState | None] | None = None
+        self._title = ""
 
     def on_mount(self) -> None:
         """Draw a snapshot that arrived while mounting (Textual also runs Panel.on_mount).
@@ -128,16 +128,10 @@ class SessionsPanel(TablePanel):
         self._current = current
         # The filter first: a narrow panel cuts the title's end, never what the table hides.
         shown = f"[reverse]only {self.state_filter}[/]  " if self.state_filter else ""
-        self.border_title = f"{self.number} {self.spec.title}  {shown}{title_counts(dict(value.counts), self.state_filter)}"
-        self._refresh_bindings_if_changed()
-
-    def _refresh_bindings_if_changed(self) -> None:
-        """Re-grey the keys only when what they depend on changed: a footer redraw is not free."""
-        session = self.selected_session
-        state = (self.writable, None if session is None else session.state)
-        if state != self._binding_state:
-            self._binding_state = state
-            self.refresh_bindings()
+        title = f"{self.number} {self.spec.title}  {shown}{title_counts(dict(value.counts), self.state_filter)}"
+        if title != self._title:
+            self._title = self.border_title = title
+        self.refresh_bindings_if_changed()
 
     @property
     def writable(self) -> bool:
@@ -151,7 +145,7 @@ class SessionsPanel(TablePanel):
 
     @on(VirtualTable.CursorMoved)
     def _cursor_moved(self) -> None:
-        self._refresh_bindings_if_changed()
+        self.refresh_bindings_if_changed()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action not in ("stop_session", "expire_session", "purge"):

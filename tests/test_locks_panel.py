@@ -158,8 +158,8 @@ async def test_read_only_refuses_and_keeps_the_lock(tmp_path):
     app = locks_app(tmp_path, read_only=True)
     async with app.run_test(size=(80, 24)) as pilot:
         panel = app.query_one(LocksPanel)
+        await pilot.press("4")  # at 80 columns a panel draws its rows once its tab is shown
         await until(pilot, lambda: len(panel.table.rows) == 1, "the lock")
-        await pilot.press("4")
         await select(pilot, panel, stale)
         await pilot.press("b")
         await app.workers.wait_for_complete()
