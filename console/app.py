@@ -8,6 +8,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import asdict
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,7 @@ from console.screens.confirm import ConfirmScreen
 from console.screens.help import HelpScreen, HelpSection
 from console.screens.progress import ProgressScreen
 from console.terminal_driver import HangupAwareDriver, TerminalLost
+from console.vitals import vitals_of
 from panels.base import Panel
 from panels.catalog import build_panels
 
@@ -96,7 +98,7 @@ class OpsConsoleApp(App[int]):
         panels: list[Panel],
         clock: Callable[[], float] = time.time,
         autostart: bool = True,
-        handle_signals: bool = False,
+        owns_process: bool = False,
         lag_log: Path | None = None,
     ) -> None:
         super().__init__()
@@ -107,7 +109,8 @@ class OpsConsoleApp(App[int]):
         self.panels = {panel.spec.name: panel for panel in panels}
         self.clock = clock
         self.autostart = autostart
-        self.handle_signals = handle_signals
+        #: The app is the process's whole life (the CLI): it takes SIGTERM/SIGHUP, and its exit is the process's.
+        self.owns_process = owns_process
         self.lag_log = lag_log
         self.probe = LagProbe()
         self._unsubscribers: list[Callable[[], None]] = []
@@ -141,14 +144,15 @@ class OpsConsoleApp(App[int]):
             panel.show_snapshot(collector.snapshot)
         self._probe_tasks.append(asyncio.create_task(self.probe.run(), name="lag-probe"))
         if self.lag_log is not None:
-            self._probe_tasks.append(asyncio.create_task(write_lag_log(self.probe, self.lag_log), name="lag-log"))
+            log = write_lag_log(self.probe, self.lag_log, extra=lambda: asdict(vitals_of(self)))
+            self._probe_tasks.append(asyncio.create_task(log, name="lag-log"))
         if self.autostart:
             self.collectors.start()
         # Everything built so far (Textual's DOM, styles, the panels) lives as long as the app:
         # kept out of the collector's full passes, which would otherwise walk it every time
         # and stall the loop for tens of ms while a scan or a snapshot allocates.
         self.call_after_refresh(gc.freeze)
-        if self.handle_signals:
+        if self.owns_process:
             loop = asyncio.get_running_loop()
             for signum in QUIT_SIGNALS:
                 self._previous_handlers[signum] = signal.getsignal(signum)
@@ -163,7 +167,11 @@ class OpsConsoleApp(App[int]):
         if self._stopped:
             return
         self._stopped = True
-        gc.unfreeze()  # what the app kept out of collections may go now (another app may follow)
+        if not self.owns_process:
+            # What the app kept out of collections may go now: another app may follow (tests).
+            # When the process ends with the app, unfreezing would only make the interpreter's
+            # last collection walk all of it: a fifth of a second more before the shell prompt.
+            gc.unfreeze()
         for unsubscribe in self._unsubscribers:
             unsubscribe()
         for task in self._probe_tasks:
@@ -295,7 +303,7 @@ def make_app(
     audit: AuditLog,
     clock: Callable[[], float] = time.time,
     autostart: bool = True,
-    handle_signals: bool = False,
+    owns_process: bool = False,
     lag_log: Path | None = None,
     panels: list[Panel] | None = None,
 ) -> OpsConsoleApp:
@@ -309,6 +317,6 @@ def make_app(
         panels=build_panels(clock) if panels is None else panels,
         clock=clock,
         autostart=autostart,
-        handle_signals=handle_signals,
+        owns_process=owns_process,
         lag_log=lag_log,
     )

@@ -102,7 +102,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         config = dataclasses.replace(config, pcap=dataclasses.replace(config.pcap, full_rescan_every=1))
     try:
         reads_captures = args.command in ("snapshot", "cleanup")
-        with _terminating_signals_exit(), _world(args.demo, config, reads_captures=reads_captures) as config:
+        with _terminating_signals_exit(), _world(args.demo, config, reads_captures=reads_captures,
+                                                 hand_off=args.command is None) as config:
             if (run_command := getattr(args, "run_command", None)) is not None:
                 return int(run_command(args, config))
             if args.command == "snapshot":
@@ -140,7 +141,7 @@ def run_tui(config: Config) -> int:
         build_collectors(config),
         host=read_host_info(),
         audit=AuditLog(config.audit_log or default_audit_log()),
-        handle_signals=True,
+        owns_process=True,
         lag_log=Path(lag_log) if lag_log else None,
     )
     app.run()
@@ -148,13 +149,14 @@ def run_tui(config: Config) -> int:
 
 
 @contextlib.contextmanager
-def _world(demo: bool, config: Config, *, reads_captures: bool) -> Iterator[Config]:
+def _world(demo: bool, config: Config, *, reads_captures: bool, hand_off: bool) -> Iterator[Config]:
     """The config as given, or pointed at a demo world that exists only inside the block
-    (for a one-shot command that reads the capture tree, once that tree is complete)."""
+    (for a one-shot command that reads the capture tree, once that tree is complete).
+    ``hand_off``: the console's quit leaves the world's removal to its helpers (DemoWorld)."""
     if not demo:
         yield config
         return
-    with DemoWorld() as world:
+    with DemoWorld(hand_off=hand_off) as world:
         if reads_captures:
             world.wait_seeded()
         yield world.apply(config)

@@ -76,9 +76,15 @@ class DemoWorld:
     in order; a supervisor thread restarts any that die. Enter it from the thread that
     outlives the world (the main thread): Linux's parent-death signal follows the thread
     that spawned a helper.
+
+    With ``hand_off`` the exit does not wait: while a helper runs, it is left to remove
+    the world once this process has ended, as it does when the console is SIGKILLed.
+    The console's ``q`` then returns to the shell at once; use it only where the process
+    ends right after the block.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, hand_off: bool = False) -> None:
+        self._hand_off = hand_off
         self._path: Path | None = None
         self._specs: dict[str, HelperSpec] = {}
         self._procs: dict[str, subprocess.Popen[bytes]] = {}
@@ -234,13 +240,17 @@ class DemoWorld:
         helpers and removes the directory.
         """
         path = self._path
+        handed_off = False
         try:
             self._stop.set()
             if self._supervisor is not None:
                 self._supervisor.join()
-            self._stop_helpers()
+            with self._lock:
+                handed_off = self._hand_off and any(proc.poll() is None for proc in self._procs.values())
+            if not handed_off:
+                self._stop_helpers()
         finally:
-            if path is not None:
+            if path is not None and not handed_off:
                 remove_world(path, os.getpid())
             self._path = None
 

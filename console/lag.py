@@ -7,7 +7,7 @@ import json
 import math
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -66,13 +66,18 @@ class LagProbe:
             self.record(now, now - expected)
 
 
-async def write_lag_log(probe: LagProbe, path: Path, every_s: float = 1.0) -> None:
-    """Append one JSON line of the probe's stats to ``path`` every second (file I/O off the loop)."""
+async def write_lag_log(
+    probe: LagProbe, path: Path, every_s: float = 1.0, extra: Callable[[], Mapping[str, int]] | None = None
+) -> None:
+    """Append one JSON line of the probe's stats to ``path`` every second (file I/O off the loop);
+    ``extra`` adds counts of what the app holds (see console.vitals)."""
     async with aiofiles.open(path, "a") as log:
         while True:
             await asyncio.sleep(every_s)
             stats = probe.stats()
             line = {"t": round(time.time(), 3), "p50_ms": round(stats.p50_ms, 3),
                     "p99_ms": round(stats.p99_ms, 3), "max_ms": round(stats.max_ms, 3)}
+            if extra is not None:
+                line.update(extra())
             await log.write(json.dumps(line) + "\n")
             await log.flush()

@@ -95,6 +95,10 @@ def test_demo_draws_and_every_exit_removes_the_world(tmp_path, ending):
         else:
             terminal.process.send_signal(getattr(signal, ending))
         assert terminal.process.wait(timeout=LIMIT_S) == 0
+        # The console leaves at once; its helpers then remove the world (DemoWorld hand_off).
+        deadline = time.monotonic() + LIMIT_S
+        while (world.exists() or world_processes(world)) and time.monotonic() < deadline:
+            time.sleep(0.05)
         assert not world.exists()
         assert world_processes(world) == []
     finally:
