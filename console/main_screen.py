@@ -115,7 +115,10 @@ class MainScreen(Screen[None]):
         self.tell_panels_shown()
         tabs = self.query_one(Tabs)
         if tabs.active != f"tab-{panel.spec.name}":
-            tabs.active = f"tab-{panel.spec.name}"
+            # Not as an operator's choice: that message, handled after a later Tab press,
+            # would focus this panel again, and two such moves chased each other forever.
+            with tabs.prevent(Tabs.TabActivated):
+                tabs.active = f"tab-{panel.spec.name}"
 
     def on_descendant_focus(self, event: events.DescendantFocus) -> None:
         panel = self.panel_of(event.widget)
@@ -137,9 +140,13 @@ class MainScreen(Screen[None]):
     # -- actions ---------------------------------------------------------------------
 
     def action_focus_panel(self, index: int) -> None:
-        panel = self.panels[index]
-        self.set_active(panel)
-        self.call_after_refresh(panel.focus)
+        self.set_active(self.panels[index])
+        self.call_after_refresh(self._focus_active)
+
+    def _focus_active(self) -> None:
+        """Focus the panel active by now: of Tab presses quicker than a refresh, the last wins."""
+        if self.focused is None or self.panel_of(self.focused) is not self.active:
+            self.active.focus()
 
     def action_cycle(self, step: int) -> None:
         index = self.panels.index(self.active)

@@ -12,6 +12,7 @@ from textual.widgets import Static, Tabs
 from backends.catalog import PANEL_NAMES
 from console.config import Config
 from console.lag_overlay import LagOverlay
+from console.vitals import nodes_of
 from console.screens.confirm import ConfirmScreen
 from console.screens.help import HelpScreen
 from console.screens.progress import ProgressScreen
@@ -55,6 +56,26 @@ async def test_tab_and_shift_tab_cycle_panels(build_app):
         await pilot.pause()
         assert app.main.active.spec.name == "locks"
         assert app.focused is app.panels["locks"]
+
+
+async def test_tab_pressed_faster_than_the_screen_settles_lands_on_the_right_panel(build_app):
+    """Each focus move once echoed back through the tab bar, after the next one: two panels
+    then took the focus from each other for ever (the console at 100% of a core)."""
+    app = build_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        for _ in range(7):  # what Tab does, seven times before any refresh
+            app.main.action_cycle(1)
+        await pilot.pause(0.3)
+        assert app.main.active.spec.name == PANEL_NAMES[7 % 4]
+        moves = []
+        app.main.set_active = lambda panel: moves.append(panel)  # type: ignore[method-assign]
+        await pilot.pause(0.3)
+        assert moves == [], "the focus is still moving by itself"
+        assert app.focused is app.panels[PANEL_NAMES[7 % 4]]
+        await pilot.click("#tab-ports")  # an operator's click on a tab still chooses its panel
+        await pilot.pause()
+        assert [panel.spec.name for panel in moves] == ["ports"]
 
 
 async def test_grid_when_wide_tabs_when_narrow(build_app):
@@ -180,7 +201,8 @@ async def test_lag_log_gets_json_lines(build_app, tmp_path):
             if lag_log.exists() and lag_log.read_text().count("\n") >= 1:
                 break
         line = json.loads(lag_log.read_text().splitlines()[0])
-        assert set(line) == {"t", "p50_ms", "p99_ms", "max_ms"}
+        assert set(line) == {"t", "p50_ms", "p99_ms", "max_ms", "nodes", "watchers", "subscribers"}
+        assert line["nodes"] == len(nodes_of(app))  # what the app holds, for bench.soak to watch from outside
 
 
 async def test_quit_exits_zero_with_collectors_stopped(build_app):
