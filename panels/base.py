@@ -61,6 +61,7 @@ class Panel(Widget, can_focus=True):
         #: A snapshot arrived while hidden and is drawn when the panel is shown again.
         self._behind = False
         self._availability: tuple[bool | None, ...] | None = None
+        self._rendered_value: object = None
 
     def compose(self) -> ComposeResult:
         yield from self.compose_body()
@@ -87,6 +88,9 @@ class Panel(Widget, can_focus=True):
             return
         self._behind = False
         self.update_status()
+        if snapshot.refreshing and snapshot.value is self._rendered_value:
+            return  # a collection started: only the status line has news
+        self._rendered_value = snapshot.value
         self.render_snapshot(snapshot)
 
     def set_shown(self, shown: bool) -> None:

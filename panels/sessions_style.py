@@ -10,5 +10,5 @@ STATE_STYLES: dict[SessionState, str] = {
     SessionState.COMPLETED: "cyan",
     SessionState.STOPPED: "yellow",
     SessionState.FAILED: "bold red",
-    SessionState.EXPIRED: "bright_black",
+    SessionState.EXPIRED: "#808080",  # a name both Rich and Textual markup know (Textual has no bright_black)
 }
