@@ -24,6 +24,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from console.lag import percentile as lag_percentile
+
 ROOT = Path(__file__).resolve().parent.parent
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 #: What the terminal sends for the keys an operator presses.
@@ -42,10 +44,8 @@ class Usage:
 
 
 def percentile(values: list[float], fraction: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(fraction * len(ordered) + 0.5) - 1))]
+    """Nearest-rank percentile (the console's own, console.lag); NaN when nothing was measured."""
+    return lag_percentile(sorted(values), fraction) if values else float("nan")
 
 
 def median(values: list[float]) -> float:

@@ -145,7 +145,7 @@ class PcapPanel(TablePanel):
 
     def update_status(self) -> None:
         super().update_status()
-        if self.snapshot is not None and isinstance(self.snapshot.value, PcapStats):
+        if self.shown and self.snapshot is not None and isinstance(self.snapshot.value, PcapStats):
             show_text(self.query_one("#pcap-cache", Static), cache_line(self.snapshot.value, self.clock()))
 
     # -- actions ---------------------------------------------------------------------
