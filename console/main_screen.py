@@ -22,6 +22,7 @@ from console.footer import SteadyFooter
 from console.header import StatusHeader
 from console.lag import LagProbe
 from console.lag_overlay import LagOverlay
+from console.styles_cache import forget_removed_widgets
 from panels.base import Panel
 
 #: At this width and above the panels show as a 2x2 grid; below, as tabs.
@@ -92,6 +93,8 @@ class MainScreen(Screen[None]):
             panel.set_shown(False)
 
     def on_screen_resume(self) -> None:
+        """A dialog or detail view closed: the panels draw again, its widgets are let go."""
+        forget_removed_widgets()
         self.tell_panels_shown()
 
     def tell_panels_shown(self) -> None:

@@ -16,6 +16,7 @@ from collections import Counter
 from dataclasses import replace
 from pathlib import Path
 
+from textual._styles_cache import StylesCache
 from textual.widgets import Footer
 
 from backends.catalog import PANEL_NAMES
@@ -106,3 +107,39 @@ async def test_thousands_of_snapshots_and_focus_changes_leave_nothing_behind(tmp
     assert after == before, f"watchers or subscribers piled up on a long-lived node: {before} → {after}"
     assert after_nodes == before_nodes, f"the app holds more than it did: {before_kinds - after_kinds} → {after_kinds - before_kinds}"
     assert after_rss - before_rss <= RSS_SLACK_MB, f"RSS grew {before_rss:.0f} → {after_rss:.0f} MB"
+
+
+DETAIL_ROUNDS = 20  # each round: Enter and Esc on the Sessions, Ports and Locks tables
+
+
+def styles_caches_alive() -> int:
+    """Every widget's StylesCache the heap still holds (each keeps what its widget drew)."""
+    gc.collect()
+    return sum(1 for obj in gc.get_objects() if isinstance(obj, StylesCache))
+
+
+async def test_detail_views_opened_and_closed_let_their_widgets_go(tmp_path: Path) -> None:
+    """Textual's lru_cache on StylesCache kept up to 1,024 removed widgets' drawings (console/styles_cache.py)."""
+    with DemoWorld() as world:
+        config = world.apply(Config(audit_log=tmp_path / "audit.log"))
+        app = make_app(config, build_collectors(config), host=HOST, audit=AuditLog(tmp_path / "audit.log"),
+                       autostart=False)
+        async with app.run_test(size=(160, 48)) as pilot:
+            await until_collected(app, pilot, ["sessions", "ports", "locks"])
+            gc.unfreeze()  # a frozen heap is invisible to gc.get_objects
+            opened = 0
+            for _ in range(DETAIL_ROUNDS):
+                for key in "234":
+                    await pilot.press(key, "enter")
+                    await pilot.pause(0.02)
+                    opened += app.screen is not app.main
+                    await pilot.press("escape")
+                    await pilot.pause(0.02)
+            await app.workers.wait_for_complete()
+            await pilot.pause(0.2)
+            alive, live_widgets = styles_caches_alive(), len(nodes_of(app)) - 1
+            await app.action_quit()
+
+    assert opened == 3 * DETAIL_ROUNDS, f"only {opened} of {3 * DETAIL_ROUNDS} detail views opened"
+    # A few closed screens may wait for their last frame; hundreds mean the cache keeps them.
+    assert alive <= live_widgets + 100, f"{alive} StylesCaches alive for {live_widgets} live widgets"
