@@ -15,6 +15,11 @@ the probe's max lag are both reported. Medians over 5 repetitions (3 at 1M).
 Part 5 runs ``bench.table_keypress_app`` (N sessions refreshed every second by a thread) under
 a pseudo-terminal and times Down-key-to-first-output at 100 and 100,000 sessions following an
 event cursor (``RowSet.updated``), and at 100,000 sessions fully rebuilt each second for scale.
+
+``--uptime-minutes M`` runs only this instead (issue 12, item 5): the real console in a pty
+on a SQLite registry of 100,000 sessions churned by ``opsconsole sessions simulate
+--workers 2 --rate 100`` beside it, Down/Up on the Sessions table measured for a minute
+after M minutes of uptime (bench.uptime).
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ import asyncio
 import contextlib
 import fcntl
 import gc
+import json
 import os
 import pty
 import signal
@@ -46,6 +52,7 @@ from textual.strip import Strip
 from textual.widgets import DataTable
 
 from backends.rows import RowSet, View, row_text
+from bench import uptime
 from bench.table_rows import (
     BYTES,
     LABELS,
@@ -717,6 +724,52 @@ async def run_headless(args: argparse.Namespace, log: Callable[[str], None]) -> 
     return results
 
 
+UPTIME_SESSIONS = 100_000
+
+
+def seed_registry(url: str, sessions: int) -> None:
+    """``sessions`` sessions in the registry, in every state the panel colours."""
+    from backends.sessions import Registry
+
+    registry = Registry.open(url)
+    try:
+        for n in range(sessions):
+            session_id = f"seed-{n}"
+            registry.start(session_id, label=LABELS[n % len(LABELS)], owner=f"user{n % 7}")
+            if n % 4 == 1:
+                registry.complete(session_id)
+            elif n % 4 == 2:
+                registry.stop(session_id)
+    finally:
+        registry.close()
+
+
+def console_churning(uptime_minutes: float, log: Callable[[str], None]) -> None:
+    """The real console on 100,000 sessions churned at 100 transitions/s, after the uptime."""
+    with tempfile.TemporaryDirectory(prefix="opsconsole-bench-sessions-") as work:
+        url = f"sqlite:///{work}/registry.db"
+        log(f"seeding {UPTIME_SESSIONS:,} sessions into {url}")
+        seed_registry(url, UPTIME_SESSIONS)
+        config = Path(work) / "uptime.toml"
+        config.write_text(f"[sessions]\nurl = {json.dumps(url)}\n")
+        duration_s = uptime_minutes * 60 + uptime.MEASURE_S + 120
+        churn = subprocess.Popen(
+            [sys.executable, "-m", "console", "sessions", "simulate", "--url", url, "--workers", "2",
+             "--rate", "100", "--duration", str(duration_s)],
+            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        )
+        try:
+            log(f"console on it for {uptime_minutes} min, then a minute of Down/Up on the Sessions table")
+            figures = uptime.under_load(["--config", str(config)], ("down", "up"), uptime_minutes * 60,
+                                        ready=b"Sessions", first_keys=("2",))
+        finally:
+            churn.terminate()
+            _, errors = churn.communicate(timeout=30)
+    print("\n".join(uptime.report(f"console, {UPTIME_SESSIONS:,} sessions churned at 100 transitions/s", figures)))
+    if errors.strip():
+        print(f"  sessions simulate said: {errors.decode(errors='replace').strip()[-500:]}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.table", description="Issue 7 table benchmark.")
     parser.add_argument("--quick", action="store_true", help="skip 1,000,000 rows, fewer repetitions")
@@ -726,6 +779,8 @@ def main() -> None:
     parser.add_argument("--switch-interval", type=float, default=None,
                         help="experiment: sys.setswitchinterval() in the keypress app (default: Python's 5 ms)")
     parser.add_argument("--keypress-only", action="store_true", help="run part 5 only")
+    parser.add_argument("--uptime-minutes", type=float, default=None, metavar="M",
+                        help="only the real console on 100,000 churning sessions, measured after M minutes")
     args = parser.parse_args()
     if args.presses is None:
         args.presses = 20 if args.quick else 50
@@ -733,6 +788,9 @@ def main() -> None:
     def log(message: str) -> None:
         print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
+    if args.uptime_minutes is not None:
+        console_churning(args.uptime_minutes, log)
+        return
     gc.callbacks.append(GC)
     started = time.perf_counter()
     results = [] if args.keypress_only else asyncio.run(run_headless(args, log))
