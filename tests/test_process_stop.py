@@ -130,7 +130,8 @@ def test_a_process_that_let_go_during_the_grace_gets_no_kill(children) -> None:
 def test_a_process_that_exits_right_before_the_kill_gets_no_kill(children) -> None:
     """The race between TERM and KILL, made to happen: the holder exits (a zombie, not yet
     reaped) while the pre-KILL check runs, after it was found still holding."""
-    proc = children(READY + "import signal; signal.signal(signal.SIGTERM, signal.SIG_IGN); sys.stdin.read()",
+    # SIGTERM is ignored before "ready" is printed, or a quick TERM could end it first
+    proc = children("import signal; signal.signal(signal.SIGTERM, signal.SIG_IGN); " + READY + "sys.stdin.read()",
                     stdin=subprocess.PIPE)
     checks: list[int] = []
 
