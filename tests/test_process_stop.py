@@ -26,7 +26,8 @@ from tests.nobody import NOBODY, as_nobody
 
 READY = "import sys; print('ready', flush=True); "
 SLEEPER = READY + "import time; time.sleep(60)"
-IGNORES_TERM = "import signal; signal.signal(signal.SIGTERM, signal.SIG_IGN); " + SLEEPER
+IGNORE_TERM = "import signal; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
+IGNORES_TERM = IGNORE_TERM + SLEEPER
 
 
 class RecordingProgress(Progress):
@@ -131,7 +132,7 @@ def test_a_process_that_exits_right_before_the_kill_gets_no_kill(children) -> No
     """The race between TERM and KILL, made to happen: the holder exits (a zombie, not yet
     reaped) while the pre-KILL check runs, after it was found still holding."""
     # SIGTERM is ignored before "ready" is printed, or a quick TERM could end it first
-    proc = children("import signal; signal.signal(signal.SIGTERM, signal.SIG_IGN); " + READY + "sys.stdin.read()",
+    proc = children(IGNORE_TERM + READY + "sys.stdin.read()",
                     stdin=subprocess.PIPE)
     checks: list[int] = []
 
