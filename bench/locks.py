@@ -30,7 +30,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from backends.collector import Collector
-from backends.locks_collect import make_locks_collect, scan_locks
+from backends.locks.collect import make_locks_collect, scan_locks
 
 TARGET_S = 0.100
 PID_KEY = '"pid"'

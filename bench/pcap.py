@@ -41,8 +41,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from backends.pcap_cache import CacheStore
-from backends.pcap_scan import ScanOutcome, ScanPool, totals
+from backends.pcap.cache import CacheStore
+from backends.pcap.scan import ScanOutcome, ScanPool, totals
 from bench import uptime
 
 PATTERNS = ("*.pcap", "*.pcapng", "*.cap")
@@ -57,8 +57,8 @@ ROOT = Path(__file__).resolve().parent.parent
 READER = """
 import sys, time
 from pathlib import Path
-from backends.pcap_model import PcapSettings
-from backends.pcap_source import PcapSource
+from backends.pcap.model import PcapSettings
+from backends.pcap.source import PcapSource
 from backends.collector import CollectContext
 import threading
 root, cache, go = map(Path, sys.argv[1:4])
@@ -245,7 +245,7 @@ async def stampede_with_console(root: Path, cache: Path, reader_nice: int | None
     from backends.catalog import PANEL_NAMES
     from backends.collector import Collector, CollectorGroup
     from backends.host import read_host_info
-    from backends.pcap_source import pcap_collector
+    from backends.pcap.source import pcap_collector
     from console.app import make_app
     from console.audit import AuditLog
     from console.config import Config, PcapConfig
@@ -391,8 +391,8 @@ def main(argv: list[str] | None = None) -> int:
               + ")")
 
         from backends.collector import CollectContext
-        from backends.pcap_model import PcapSettings
-        from backends.pcap_source import PcapSource
+        from backends.pcap.model import PcapSettings
+        from backends.pcap.source import PcapSource
 
         seed = PcapSource(PcapSettings(root=root, cache_dir=cache, patterns=PATTERNS))
         seed.collect(CollectContext(None, False, time.monotonic() + 600, threading.Event()))

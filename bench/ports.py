@@ -27,10 +27,10 @@ from collections.abc import Callable, Collection
 import psutil
 
 from backends.actions import Progress
-from backends.ports_collect import PortsCollector
-from backends.ports_diag import listen_sockets
-from backends.ports_free import FreePortAction
-from backends.ports_owners import socket_holders
+from backends.ports.collect import PortsCollector
+from backends.ports.diag import listen_sockets
+from backends.ports.free import FreePortAction
+from backends.ports.owners import socket_holders
 
 SERVER_PORTS = 3
 #: Client source ports: explicit and never repeated within a run, so every connection

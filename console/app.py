@@ -74,8 +74,8 @@ class ScreenActionUI:
 
 class OpsConsoleApp(App[int]):
     CSS_PATH = [
-        "app.tcss", "screens/dialogs.tcss", "../panels/panel.tcss", "../panels/ports.tcss",
-        "../panels/locks.tcss", "../panels/pcap.tcss", "../panels/sessions.tcss",
+        "app.tcss", "screens/dialogs.tcss", "../panels/panel.tcss", "../panels/ports/ports.tcss",
+        "../panels/locks/locks.tcss", "../panels/pcap/pcap.tcss", "../panels/sessions/sessions.tcss",
     ]
     TITLE = "opsconsole"
     COMMANDS = App.COMMANDS | {ConsoleCommands}

@@ -6,43 +6,41 @@ User errors exit 2 with one line on stderr; "could not collect / could not act" 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
-import dataclasses
 import importlib
-import json
 import os
 import signal
 import sys
-import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from types import FrameType
 from typing import NoReturn
 
-from backends.catalog import PANEL_NAMES
-from backends.collector import CollectorGroup
 from backends.host import read_host_info
 from console import __version__
 from console.audit import AuditLog
-from console.config import Config, ConfigError, describe_config, load_config, render_default_config
-from console.demo import DemoError, DemoWorld
+from console.config import Config, ConfigError, load_config
+from console.demo.world import DemoError, DemoWorld
 from console.paths import default_audit_log
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
-#: Subcommands that live in modules of their own. Each module defines
+#: One module per subcommand (console/commands/). Each defines
 #: ``add_parser(commands) -> argparse.ArgumentParser`` (``commands`` is the subparsers
 #: object; it returns the parser it added) and ``run(args, config) -> int`` (called with
 #: the effective config, inside the demo world under ``--demo``; returns the exit status).
+#: A parser may set defaults: ``needs_config=False`` (run gets None and loads the config
+#: itself), ``reads_captures=True`` (under ``--demo``, run waits for the seeded capture tree).
 #: Keep their heavy imports inside ``run`` so ``--help`` stays instant; this module, too,
 #: imports the backends (every panel's, a database driver among them) only when used.
 COMMAND_MODULES: tuple[str, ...] = (
-    "console.cmd_cleanup",
-    "console.cmd_free_port",
-    "console.cmd_break_lock",
-    "console.cmd_lock",
-    "console.cmd_sessions",
+    "console.commands.snapshot",
+    "console.commands.config",
+    "console.commands.cleanup",
+    "console.commands.free_port",
+    "console.commands.break_lock",
+    "console.commands.lock",
+    "console.commands.sessions",
 )
 
 
@@ -63,20 +61,8 @@ def build_parser() -> OneLineParser:
     parser.add_argument("--read-only", action="store_true", help="refuse every action")
     parser.add_argument("--demo", action="store_true", help="run on a temporary demo world")
     parser.add_argument("--version", action="version", version=f"opsconsole {__version__}")
+    parser.set_defaults(run_command=None, needs_config=True, reads_captures=False)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
-
-    snapshot = commands.add_parser("snapshot", help="collect once and print", description="Collect once "
-                                   "through the console's collectors and print a table or the JSON contract.")
-    snapshot.add_argument("--json", action="store_true", help="print the JSON contract (see README)")
-    snapshot.add_argument("--panel", action="append", choices=PANEL_NAMES, metavar="NAME",
-                          help=f"only this panel ({', '.join(PANEL_NAMES)}); repeatable")
-    snapshot.add_argument("--refresh", action="store_true", help="ignore cached values")
-    snapshot.add_argument("--full", action="store_true", help="with --refresh: the PCAP scan walks the whole tree")
-
-    config = commands.add_parser("config", help="show or print the configuration",
-                                 description="Show the effective configuration and where it came from.")
-    config.add_argument("--print-default", action="store_true", help="print a commented config with every key")
-
     for module_name in COMMAND_MODULES:
         module = importlib.import_module(module_name)
         module.add_parser(commands).set_defaults(run_command=module.run)
@@ -85,50 +71,20 @@ def build_parser() -> OneLineParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if not args.needs_config:
+        return int(args.run_command(args, None))
     try:
-        if args.command == "config" and args.print_default:
-            sys.stdout.write(render_default_config())
-            return EXIT_OK
-        config = load_config(args.config)
+        config = load_config(args.config, read_only=args.read_only)
     except ConfigError as exc:
         print(f"opsconsole: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    if args.read_only:
-        config = dataclasses.replace(config, read_only=True)
-    if args.command == "config":
-        print(describe_config(config))
-        return EXIT_OK
-    if args.command == "snapshot" and args.full:  # every PCAP scan of this run is a full one
-        config = dataclasses.replace(config, pcap=dataclasses.replace(config.pcap, full_rescan_every=1))
     try:
-        reads_captures = args.command in ("snapshot", "cleanup")
-        with _terminating_signals_exit(), _world(args.demo, config, reads_captures=reads_captures,
-                                                 hand_off=args.command is None) as config:
-            if (run_command := getattr(args, "run_command", None)) is not None:
-                return int(run_command(args, config))
-            if args.command == "snapshot":
-                from console.collectors import build_collectors  # every backend: only when used (see COMMAND_MODULES)
-
-                names = args.panel or list(PANEL_NAMES)
-                return run_snapshot(build_collectors(config), names, as_json=args.json, force=args.refresh)
-            return run_tui(config)
+        with _terminating_signals_exit(), _world(args.demo, config, reads_captures=args.reads_captures,
+                                                 hand_off=args.run_command is None) as config:
+            return int(args.run_command(args, config)) if args.run_command else run_tui(config)
     except DemoError as exc:
         print(f"opsconsole: demo world: {exc}", file=sys.stderr)
         return EXIT_FAILED
-
-
-def run_snapshot(collectors: CollectorGroup, names: Sequence[str], *, as_json: bool, force: bool) -> int:
-    """Collect once, print, and exit 0 only when every requested panel collected."""
-    from console.snapshot import collect_once, render_table, snapshot_document
-
-    host = read_host_info()
-    snapshots = asyncio.run(collect_once(collectors, list(dict.fromkeys(names)), force=force))
-    now = time.time()
-    if as_json:
-        print(json.dumps(snapshot_document(host, snapshots, now), indent=2))
-    else:
-        print(render_table(host, snapshots, now))
-    return EXIT_OK if all(snapshot.ok for snapshot in snapshots.values()) else EXIT_FAILED
 
 
 def run_tui(config: Config) -> int:

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from backends.collector import Collector, CollectorGroup
-from backends.locks_collect import make_locks_collect
-from backends.pcap_source import pcap_collector
-from backends.ports_collect import PortsCollector
-from backends.sessions.source import sessions_collector
+from backends.locks import make_locks_collect
+from backends.pcap import pcap_collector
+from backends.ports import PortsCollector
+from backends.sessions import sessions_collector
 from console import paths
 from console.config import Config
 

@@ -481,8 +481,15 @@ class Config:
 # --- loading -------------------------------------------------------------------------
 
 
-def load_config(explicit: Path | None = None, env: Mapping[str, str] = os.environ) -> Config:
-    """The explicit file (which must exist), else the first of the search paths that exists."""
+def load_config(explicit: Path | None = None, env: Mapping[str, str] = os.environ, *,
+                read_only: bool = False) -> Config:
+    """The explicit file (which must exist), else the first of the search paths that exists;
+    ``read_only`` (``--read-only``) overrides the file's own setting."""
+    config = _load(explicit, env)
+    return dataclasses.replace(config, read_only=True) if read_only else config
+
+
+def _load(explicit: Path | None, env: Mapping[str, str]) -> Config:
     if explicit is not None:
         text = _read(explicit.absolute())
         if text is None:

@@ -13,7 +13,7 @@ from console.app import make_app
 from console.audit import AuditLog
 from console.collectors import build_collectors
 from console.config import Config
-from console.demo import DemoWorld
+from console.demo.world import DemoWorld
 
 
 async def main() -> None:

@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TypeVar
 
-from backends.locks_proc import read_kernel_locks
+from backends.locks.proc import read_kernel_locks
 
 T = TypeVar("T")
 ROOT = Path(__file__).resolve().parent.parent

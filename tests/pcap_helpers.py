@@ -10,9 +10,9 @@ from dataclasses import replace
 from pathlib import Path
 
 from backends.collector import CollectContext
-from backends.pcap_model import DirRecord, PcapSettings, Totals
-from backends.pcap_scan import totals
-from backends.pcap_walk import DIR_FLAGS, WalkOptions, walk
+from backends.pcap.model import DirRecord, PcapSettings, Totals
+from backends.pcap.scan import totals
+from backends.pcap.walk import DIR_FLAGS, WalkOptions, walk
 from console.config import DEFAULT_PATTERNS
 
 #: Far enough in the past to be outside any active window and never "racy".

@@ -14,8 +14,8 @@ import pytest
 
 from backends.catalog import PANEL_NAMES
 from backends.collector import CollectContext
-from console import demo_pcap
-from console.cli import run_snapshot
+from console.commands.snapshot import run_snapshot
+from console.demo import pcap as demo_pcap
 from tests.conftest import CountingCollect, group_of
 
 ENVELOPE_KEYS = {"ok", "error", "age_s", "refreshing", "duration_s", "value"}

@@ -25,9 +25,10 @@ from typing import TypeVar
 import psutil
 import pytest
 
-from console import demo, demo_ports
-from console.demo import DemoError, DemoWorld, HelperSpec, default_helpers
-from console.demo_helper import LOCK_NAME, MARKER, remove_world
+from console.demo import ports as demo_ports
+from console.demo import world as demo
+from console.demo.helper import LOCK_NAME, MARKER, remove_world
+from console.demo.world import DemoError, DemoWorld, HelperSpec, default_helpers
 
 ROOT = Path(__file__).resolve().parent.parent
 T = TypeVar("T")
@@ -36,7 +37,7 @@ T = TypeVar("T")
 # and waits to be signalled. "exit-on-signal" installs the handler the CLI must install.
 CONSOLE_SCRIPT = """
 import signal, sys, threading
-from console.demo import DemoWorld
+from console.demo.world import DemoWorld
 if sys.argv[1] == "exit-on-signal":
     for signum in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, lambda signum, frame: sys.exit(128 + signum))
@@ -294,14 +295,14 @@ def test_default_helpers_run_this_codebase_with_the_console_as_parent(tmp_path: 
     specs = {spec.name: spec for spec in default_helpers(tmp_path)}
     common = ("--dir", str(tmp_path), "--parent", str(os.getpid()))
     assert specs["activity"] == HelperSpec(
-        "activity", (sys.executable, "-m", "console.demo_helper", "activity", *common)
+        "activity", (sys.executable, "-m", "console.demo.helper", "activity", *common)
     )
-    assert specs["ports"] == HelperSpec("ports", (sys.executable, "-m", "console.demo_ports", *common))
-    assert specs["locks"] == HelperSpec("locks", (sys.executable, "-m", "console.demo_locks", *common))
+    assert specs["ports"] == HelperSpec("ports", (sys.executable, "-m", "console.demo.ports", *common))
+    assert specs["locks"] == HelperSpec("locks", (sys.executable, "-m", "console.demo.locks", *common))
 
 
 def test_demo_modules_do_not_import_textual() -> None:
-    code = "import sys, console.demo, console.demo_helper; print('textual' in sys.modules)"
+    code = "import sys, console.demo.world, console.demo.helper; print('textual' in sys.modules)"
     out = subprocess.run(
         [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
     )

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from backends.git_hazards import (
+from backends.locks.git_hazards import (
     GitError,
     parse_status,
     parse_track,

@@ -1,4 +1,5 @@
-"""The layers of DESIGN.md, enforced: backends/ never pulls in the UI, panels/ do no I/O.
+"""The layers of DESIGN.md, enforced: backends/ never pulls in the UI, panels/ do no I/O,
+and import-linter's contracts (pyproject.toml) hold.
 
 Every module under backends/ is imported in a fresh interpreter (so nothing imported by
 other tests can hide or fake a dependency) and must leave `textual` and `rich` out of
@@ -9,6 +10,8 @@ moment it is added.
 from __future__ import annotations
 
 import ast
+import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -19,9 +22,11 @@ ROOT = Path(__file__).resolve().parent.parent
 BACKENDS = ROOT / "backends"
 PANELS = ROOT / "panels"
 
-#: Prints True when importing module ``name`` loaded Textual or Rich.
+#: Prints True when importing module ``name`` loaded Textual or Rich. Click is hidden first:
+#: only the test tools bring it (import-linter), and with click installed httpx imports its
+#: command-line module and Rich with it; an install of opsconsole itself has no click.
 PROBE = (
-    "import importlib, sys; importlib.import_module(name); "
+    "import importlib, sys; sys.modules['click'] = None; importlib.import_module(name); "
     "print(any(m == 'textual' or m.startswith('textual.') or m == 'rich' or m.startswith('rich.') "
     "for m in sys.modules))"
 )
@@ -136,3 +141,41 @@ def test_collectors_without_a_sessions_registry_load_no_database_or_http_client(
              "build_collectors(Config()); print(sorted(m for m in ('psycopg', 'httpx') if m in sys.modules))")
     result = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"
+
+
+def lint_imports(cwd: Path) -> subprocess.CompletedProcess[str]:
+    """import-linter over the tree at ``cwd``, with the contracts of its pyproject.toml."""
+    script = Path(sys.executable).with_name("lint-imports")
+    return subprocess.run([str(script), "--no-cache"], cwd=cwd, capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "PYTHONPATH": str(cwd)})
+
+
+def test_the_import_contracts_hold() -> None:
+    """DESIGN.md "Layout": layers, resources independent, resources reached through their faces."""
+    result = lint_imports(ROOT)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+#: An import that breaks each contract, and the file it is added to.
+VIOLATIONS = {
+    "Layers": ("backends/rows.py", "import panels.status"),
+    "Backends never import the UI": ("backends/host.py", "import rich"),
+    "independent": ("backends/pcap/model.py", "import backends.ports.model"),
+    "face": ("panels/status.py", "from backends.pcap.scan import ScanPool"),
+}
+
+
+def test_each_import_contract_catches_its_violation(tmp_path: Path) -> None:
+    """The contracts are not vacuous: a copy of the tree with one bad import per contract breaks all four."""
+    for package in ("console", "panels", "backends"):
+        shutil.copytree(ROOT / package, tmp_path / package, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(ROOT / "pyproject.toml", tmp_path)
+    for path, line in VIOLATIONS.values():
+        with (tmp_path / path).open("a", encoding="utf-8") as source:
+            source.write(f"\n{line}\n")
+    result = lint_imports(tmp_path)
+    report = result.stdout
+    assert result.returncode == 1 and "Contracts: 0 kept, 4 broken." in report, report
+    for path, line in VIOLATIONS.values():
+        importer = path.removesuffix(".py").replace("/", ".")
+        assert importer in report, f"{importer} not reported:\n{report}"

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from backends.actions import Progress
-from backends.locks_break import BreakLock, FileIdentity, _put_back, file_identity
+from backends.locks.breaking import BreakLock, FileIdentity, _put_back, file_identity
 from tests.locks_helpers import dead_pid, opsconsole, running, sleeper, spawn_holder, write_config
 
 STALE_AFTER = 600.0

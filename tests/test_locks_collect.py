@@ -15,9 +15,9 @@ import psutil
 import pytest
 
 from backends.collector import Collector
-from backends.locks_collect import judge_path, make_locks_collect, scan_locks
-from backends.locks_holders import OUR_GIT_FLAG, find_git_processes
-from backends.locks_model import LockKind, LockVerdict
+from backends.locks.collect import judge_path, make_locks_collect, scan_locks
+from backends.locks.holders import OUR_GIT_FLAG, find_git_processes
+from backends.locks.model import LockKind, LockVerdict
 from tests.locks_helpers import (
     dead_pid,
     running,

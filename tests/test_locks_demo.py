@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from backends.collector import Collector
-from backends.locks_collect import make_locks_collect
-from backends.locks_model import LockKind, LockVerdict
+from backends.locks.collect import make_locks_collect
+from backends.locks.model import LockKind, LockVerdict
 from console.config import Config
-from console.demo import DemoWorld
+from console.demo.world import DemoWorld
 
 
 async def test_demo_world_has_a_held_lock_with_a_waiter_stale_locks_and_a_hazardous_repo():

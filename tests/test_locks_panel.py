@@ -10,13 +10,13 @@ from pathlib import Path
 
 from backends.catalog import PANEL_NAMES, PANELS
 from backends.collector import Collector, CollectorGroup
-from backends.locks_collect import make_locks_collect
+from backends.locks.collect import make_locks_collect
 from console.app import make_app
 from console.audit import AuditLog
 from console.config import Config, LocksConfig
 from console.screens.confirm import ConfirmScreen
-from panels.locks import LocksPanel
-from panels.locks_detail import LockDetailScreen
+from panels.locks.detail import LockDetailScreen
+from panels.locks.panel import LocksPanel
 from panels.placeholder import PlaceholderPanel
 from tests.conftest import HOST, CountingCollect
 from tests.locks_helpers import (

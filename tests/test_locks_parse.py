@@ -7,8 +7,8 @@ import os
 
 import pytest
 
-from backends.locks_pidfile import PID_MAX, parse_pid_file, same_host
-from backends.locks_proc import index_locks, parse_line
+from backends.locks.pidfile import PID_MAX, parse_pid_file, same_host
+from backends.locks.proc import index_locks, parse_line
 
 PROC_LOCKS = """\
 1: FLOCK  ADVISORY  WRITE 1234 fe:00:1466553 0 EOF

@@ -13,8 +13,8 @@ from pathlib import Path
 import filelock
 import psutil
 
-from backends.locks_collect import judge_path
-from backends.locks_model import LockKind, LockVerdict
+from backends.locks.collect import judge_path
+from backends.locks.model import LockKind, LockVerdict
 from tests.locks_helpers import ROOT, eventually, opsconsole, wait_for_waiters
 
 CONTENDERS = 8

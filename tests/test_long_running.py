@@ -25,7 +25,7 @@ from console.app import OpsConsoleApp, make_app
 from console.audit import AuditLog
 from console.collectors import build_collectors
 from console.config import Config
-from console.demo import DemoWorld
+from console.demo.world import DemoWorld
 from console.vitals import nodes_of, subscribers_of, vitals_of, watchers_of
 from tests.conftest import HOST
 

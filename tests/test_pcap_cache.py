@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 
 from backends.collector import Collector
-from backends.pcap_cache import CacheStore
-from backends.pcap_scan import ScanTimeout
-from backends.pcap_source import PcapCollector, PcapSource, refresh_early
+from backends.pcap.cache import CacheStore
+from backends.pcap.scan import ScanTimeout
+from backends.pcap.source import PcapCollector, PcapSource, refresh_early
 from tests.pcap_helpers import context, make_file, settings_for
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 READER = """
 import os, sys, time
 from pathlib import Path
-from backends.pcap_source import PcapSource
+from backends.pcap.source import PcapSource
 from tests.pcap_helpers import context, settings_for
 root, cache, go = map(Path, sys.argv[1:4])
 source = PcapSource(settings_for(root, cache))
@@ -44,7 +44,7 @@ source.close()
 SCANNER = """
 import sys
 from pathlib import Path
-from backends.pcap_source import PcapSource
+from backends.pcap.source import PcapSource
 from tests.pcap_helpers import context, settings_for
 source = PcapSource(settings_for(Path(sys.argv[1]), Path(sys.argv[2])))
 source.collect(context())
@@ -262,7 +262,7 @@ def test_scan_workers_exit_when_their_console_is_sigkilled(tmp_path: Path) -> No
 
 def test_growth_and_time_to_full_from_the_history_of_scans(tmp_path: Path) -> None:
     """Two scans half an hour apart (a test clock) with 1 MB written between them: 2 MB/h."""
-    from backends.pcap_trend import growth_bytes_per_hour, seconds_to_full
+    from backends.pcap.trend import growth_bytes_per_hour, seconds_to_full
 
     root = tmp_path / "pcap"
     make_file(root / "d" / "a.pcap", 1000)

@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 
 from backends.actions import Progress
-from backends.pcap_cleanup import PcapCleanup
-from backends.pcap_inuse import locked_file_ids, open_file_ids
-from backends.pcap_retention import Rule, Skip
+from backends.pcap.cleanup import PcapCleanup
+from backends.pcap.inuse import locked_file_ids, open_file_ids
+from backends.pcap.retention import Rule, Skip
 from console.action_runner import ActionStatus, run_action
 from console.audit import AuditLog
 from console.cli import main

@@ -19,8 +19,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from backends import pcap_scan
-from backends.pcap_scan import ScanPool, totals
+from backends.pcap import scan as pcap_scan
+from backends.pcap.scan import ScanPool, totals
 from tests.pcap_helpers import OLD, age_dirs, make_file, walk_totals
 
 

@@ -13,14 +13,14 @@ import pytest
 
 from backends.catalog import PANEL_NAMES, PANELS
 from backends.collector import Collector, CollectorGroup
-from backends.pcap_source import pcap_collector
+from backends.pcap.source import pcap_collector
 from console.app import make_app
 from console.audit import AuditLog
 from console.cli import main
 from console.config import Config, PcapConfig, RetentionConfig
 from console.screens.confirm import ConfirmScreen
-from panels.pcap import PcapPanel, sparkline
-from panels.pcap_index import FileIndexScreen
+from panels.pcap.index import FileIndexScreen
+from panels.pcap.panel import PcapPanel, sparkline
 from panels.placeholder import PlaceholderPanel
 from tests.conftest import HOST, CountingCollect
 from tests.pcap_helpers import make_file
@@ -209,7 +209,7 @@ def test_snapshot_without_root_says_which_key_to_set(tmp_path: Path, capsys: pyt
 
 
 def test_demo_wait_seeded_waits_for_the_seeders_marker(tmp_path: Path) -> None:
-    from console import demo_pcap
+    from console.demo import pcap as demo_pcap
 
     assert not demo_pcap.wait_seeded(tmp_path, timeout_s=0.1)
     timer = threading.Timer(0.2, (tmp_path / demo_pcap.SEEDED).touch)
@@ -224,8 +224,8 @@ def test_cache_lines_name_the_rebuilder_and_fit_a_quarter_screen(tmp_path: Path)
     """In the 2x2 layout a panel is about 76 columns inside: who rebuilds and the stale count must show."""
     import os
 
-    from backends.pcap_source import PcapSource
-    from panels.pcap import cache_line, scan_line
+    from backends.pcap.source import PcapSource
+    from panels.pcap.panel import cache_line, scan_line
     from tests.pcap_helpers import context, settings_for
     from tests.test_pcap_cache import expire
 

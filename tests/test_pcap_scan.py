@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from backends.pcap_scan import RootUnusable, ScanPool, ScanTimeout, totals, worker_priority
+from backends.pcap.scan import RootUnusable, ScanPool, ScanTimeout, totals, worker_priority
 from tests.nobody import as_nobody
 from tests.pcap_helpers import OLD, make_file, walk_totals
 
@@ -193,7 +193,7 @@ from pathlib import Path
 if __name__ == "__mp_main__":  # a spawned worker importing this script before its initializer
     Path(sys.argv[2], str(os.getpid())).write_text(str(os.getpriority(os.PRIO_PROCESS, 0)))
 if __name__ == "__main__":
-    from backends.pcap_scan import ScanPool, worker_priority
+    from backends.pcap.scan import ScanPool, worker_priority
     pool = ScanPool(2)
     pool.scan(sys.argv[1], None, patterns=("*.pcap",), active_window_s=120, cross_filesystems=False,
               deadline=time.monotonic() + 60, cancelled=threading.Event())

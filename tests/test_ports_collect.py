@@ -11,11 +11,12 @@ import pytest
 
 from backends.collector import Collector
 from backends.jsonable import envelope
-from backends.ports_collect import PortsCollector, read_tally
-from backends.ports_diag import listen_sockets
-from backends.ports_model import PortRow, PortVerdict, Proto, SocketTally
-from backends.ports_owners import OWNER_HIDDEN, HolderCache, OwnerCache
-from backends.ports_proc import tally_proc
+from backends.ports.collect import PortsCollector, read_tally
+from backends.ports.diag import listen_sockets
+from backends.ports.model import PortRow, PortVerdict, Proto, SocketTally
+from backends.ports.owners import OWNER_HIDDEN, HolderCache, OwnerCache
+from backends.ports.proc import tally_proc
+from tests.nobody import as_nobody
 from tests.ports_helpers import (
     has_ipv6_loopback,
     listener,
@@ -24,7 +25,6 @@ from tests.ports_helpers import (
     ss_counts,
     wait_for,
 )
-from tests.nobody import as_nobody
 from tests.test_process_stop import SLEEPER, reuse_pid
 
 HOSTS = ["127.0.0.1"] + (["::1"] if has_ipv6_loopback() else [])

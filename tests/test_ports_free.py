@@ -15,15 +15,15 @@ from pathlib import Path
 import pytest
 
 from backends.actions import Progress
-from backends.ports_bind import bind_test
-from backends.ports_free import FreePortAction, FreePortRefused
+from backends.ports.bind import bind_test
+from backends.ports.free import FreePortAction, FreePortRefused
+from tests.nobody import as_nobody
 from tests.ports_helpers import (
     connect_and_wait_for_close,
     listener,
     make_time_wait,
     server,
 )
-from tests.nobody import as_nobody
 from tests.test_process_stop import RecordingProgress, reuse_pid
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -9,14 +9,14 @@ from pathlib import Path
 
 from backends.catalog import PANEL_NAMES, PANELS
 from backends.collector import Collector, CollectorGroup
-from backends.ports_collect import PortsCollector
+from backends.ports.collect import PortsCollector
 from console.app import make_app
 from console.audit import AuditLog
 from console.config import Config, PortsConfig
 from console.screens.confirm import ConfirmScreen
 from panels.placeholder import PlaceholderPanel
-from panels.ports import PortsPanel
-from panels.ports_detail import PortDetailScreen
+from panels.ports.detail import PortDetailScreen
+from panels.ports.panel import PortsPanel
 from tests.conftest import HOST, CountingCollect
 from tests.ports_helpers import listener, make_time_wait, server
 

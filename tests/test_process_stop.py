@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from backends.actions import Progress
-from backends.ports_owners import holds_socket
+from backends.ports.owners import holds_socket
 from backends.process_stop import (
     ProcessGone,
     ProcessIdentity,

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from backends.sessions import Registry, SessionState
-from console.demo import DemoWorld
+from console.demo.world import DemoWorld
 from tests.sessions_helpers import check_consistency, url_fixture
 
 url = url_fixture  # pytest finds the fixture here

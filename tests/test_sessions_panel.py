@@ -19,9 +19,9 @@ from console.audit import AuditLog
 from console.config import Config, SessionsConfig
 from console.screens.confirm import ConfirmScreen
 from panels.placeholder import PlaceholderPanel
-from panels.sessions import SessionsPanel
-from panels.sessions_detail import SessionDetailScreen
-from panels.sessions_purge import PurgeAgeScreen
+from panels.sessions.detail import SessionDetailScreen
+from panels.sessions.panel import SessionsPanel
+from panels.sessions.purge import PurgeAgeScreen
 from tests.conftest import HOST, CountingCollect
 
 

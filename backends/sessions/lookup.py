@@ -18,7 +18,7 @@ class SessionRecord:
     history: tuple[Event, ...] | None
 
 
-def lookup(url: str, session_id: str) -> SessionRecord:
+def session_record(url: str, session_id: str) -> SessionRecord:
     """Read one session and its events in one transaction (blocking: run it in a thread)."""
     if urlsplit(url).scheme in ("http", "https"):
         return SessionRecord(None, None)

@@ -141,7 +141,7 @@ def _contend(registry: Registry, rng: random.Random) -> str:
     return op
 
 
-def simulate(url: str, workers: int, rate: float, duration_s: float, **options: object) -> list[WorkerResult]:
+def run_simulation(url: str, workers: int, rate: float, duration_s: float, **options: object) -> list[WorkerResult]:
     """Run ``workers`` processes for ``duration_s``; ``rate`` is the total operations per second."""
     plans = [
         WorkerPlan(url, n, rate / workers if rate > 0 else 0.0, duration_s, **options)  # type: ignore[arg-type]
@@ -157,4 +157,4 @@ def ensure_registry(url: str) -> None:
     Registry.open(url).close()
 
 
-__all__ = ["SessionState", "WorkerPlan", "WorkerResult", "ensure_registry", "run_worker", "simulate"]
+__all__ = ["SessionState", "WorkerPlan", "WorkerResult", "ensure_registry", "run_simulation", "run_worker"]

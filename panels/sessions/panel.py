@@ -1,0 +1,190 @@
+"""The Sessions panel: every session of the registry, live, with a colour and a count per state.
+
+`f` cycles a state filter, `/` filters by text and `o`/`O` sort (from TablePanel); Enter
+opens the session's history. `s` stops an active session, `x` expires one, `P` purges old
+finished sessions: all three through the confirm dialog and the audit log. An HTTP
+source is read-only, so there the actions are greyed out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any, ClassVar
+from urllib.parse import urlsplit
+
+from textual import on
+from textual.binding import Binding, BindingType
+
+from backends.collector import Snapshot
+from backends.rows import Row
+from backends.sessions import STATES, ExpireSession, PurgeSessions, Session, SessionState, SessionsView, StopSession
+from panels.sessions.detail import SessionDetailScreen
+from panels.sessions.purge import PurgeAgeScreen
+from panels.sessions.style import STATE_STYLES
+from panels.status import format_age
+from panels.table import Column, VirtualTable
+from panels.table_panel import TablePanel
+
+#: An unchanged value is redrawn this often, so the ages move.
+AGE_REDRAW_S = 1.0
+#: What `f` steps through: every state, then no filter.
+FILTER_CYCLE: tuple[SessionState | None, ...] = (*STATES, None)
+
+
+def _percent(value: Any) -> str:
+    return f"{value:.0%}"
+
+
+def _ago(value: Any) -> str:
+    return "" if value is None else format_age(value)
+
+
+def _state_style(value: Any) -> str | None:
+    return STATE_STYLES.get(value)
+
+
+def session_row(session: Session, now: float) -> Row:
+    return Row(
+        session.id,
+        (session.id, session.label, session.owner, session.state, session.progress,
+         now - session.created_at if session.created_at else None,
+         now - session.last_access_at if session.last_access_at else None),
+    )
+
+
+def title_counts(counts: dict[str, int], state_filter: SessionState | None) -> str:
+    """``3 active · 40 completed …`` in the states' colours; the filtered state underlined."""
+    parts = []
+    for state in STATES:
+        style = STATE_STYLES[state] + (" underline" if state is state_filter else "")
+        parts.append(f"[{style}]{counts.get(state, 0)} {state}[/]")
+    return " · ".join(parts)
+
+
+class SessionsPanel(TablePanel):
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("f", "cycle_state", "State", tooltip="Show one state only (cycles; then all)", id="sessions.filter_state"),
+        Binding("s", "stop_session", "Stop", tooltip="Stop the selected active session", id="sessions.stop"),
+        Binding("x", "expire_session", "Expire", tooltip="Expire the selected session", id="sessions.expire"),
+        Binding("P", "purge", "Purge", tooltip="Purge finished sessions older than a chosen age", id="sessions.purge"),
+    ]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.state_filter: SessionState | None = None
+        self._value: SessionsView | None = None
+        self._sessions: dict[str, Session] = {}
+        self._current: dict[str, Session] = {}
+        self._drawn_at: float | None = None
+        self._title = ""
+
+    def on_mount(self) -> None:
+        """Draw a snapshot that arrived while mounting (Textual also runs Panel.on_mount).
+
+        Panel.show_snapshot skips rendering until mounted, and a fast first collection can
+        land in that window; with a long interval nothing would redraw it for a while.
+        """
+        self.call_after_refresh(self._render_current)
+
+    def _render_current(self) -> None:
+        if self.snapshot is not None:
+            self._drawn_at = None
+            self.render_snapshot(self.snapshot)
+
+    def render_snapshot(self, snapshot: Snapshot[Any]) -> None:
+        """Redraw on a new value; an unchanged one only once a second, for the ages."""
+        now = self.clock()
+        unchanged = snapshot.value is not None and snapshot.value is self._value
+        if unchanged and self._drawn_at is not None and now - self._drawn_at < AGE_REDRAW_S:
+            return
+        self._drawn_at = now
+        super().render_snapshot(snapshot)
+
+    def columns(self) -> list[Column]:
+        return [
+            Column("id", max_width=24),
+            Column("label", flex=True, max_width=24),
+            Column("owner", max_width=10),
+            Column("state", format=str, style=_state_style, max_width=9),
+            Column("progress", numeric=True, format=_percent, max_width=8),
+            Column("age", numeric=True, format=_ago, max_width=5),
+            Column("last access", numeric=True, format=_ago, max_width=11),
+        ]
+
+    def rows_of(self, value: SessionsView) -> Iterable[Row]:
+        now, wanted = self.clock(), self.state_filter
+        return [session_row(s, now) for s in value.sessions if wanted is None or s.state is wanted]
+
+    def render_summary(self, value: SessionsView | None) -> None:
+        if value is None:
+            return
+        self._value = value
+        current = {session.id: session for session in value.sessions}
+        # The rows on screen may be from the previous value still: keep its sessions too, so
+        # Enter on a session purged a moment ago opens its tombstone instead of nothing.
+        self._sessions = {**self._current, **current}
+        self._current = current
+        # The filter first: a narrow panel cuts the title's end, never what the table hides.
+        shown = f"[reverse]only {self.state_filter}[/]  " if self.state_filter else ""
+        title = f"{self.number} {self.spec.title}  {shown}{title_counts(dict(value.counts), self.state_filter)}"
+        if title != self._title:
+            self._title = self.border_title = title
+        self.refresh_bindings_if_changed()
+
+    @property
+    def writable(self) -> bool:
+        """Actions need a registry; an HTTP source is only read."""
+        return self._value is not None and urlsplit(self._value.source).scheme not in ("http", "https")
+
+    @property
+    def selected_session(self) -> Session | None:
+        row = self.selected_row
+        return None if row is None else self._sessions.get(row.key)  # type: ignore[arg-type]
+
+    @on(VirtualTable.CursorMoved)
+    def _cursor_moved(self) -> None:
+        self.refresh_bindings_if_changed()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action not in ("stop_session", "expire_session", "purge"):
+            return True
+        if not self.writable:
+            return None
+        session = self.selected_session
+        if action == "stop_session":
+            return True if session is not None and session.state is SessionState.ACTIVE else None
+        if action == "expire_session":
+            return True if session is not None and session.state is not SessionState.EXPIRED else None
+        return True
+
+    # -- keys ------------------------------------------------------------------------
+
+    def action_cycle_state(self) -> None:
+        self.state_filter = FILTER_CYCLE[(FILTER_CYCLE.index(self.state_filter) + 1) % len(FILTER_CYCLE)]
+        self._render_current()
+
+    def action_stop_session(self) -> None:
+        session = self.selected_session
+        if session is not None and self._value is not None:
+            self.post_message(self.ActionRequested(StopSession(self._value.source, session.id)))
+
+    def action_expire_session(self) -> None:
+        session = self.selected_session
+        if session is not None and self._value is not None:
+            self.post_message(self.ActionRequested(ExpireSession(self._value.source, session.id)))
+
+    def action_purge(self) -> None:
+        if self._value is None:
+            return
+        source = self._value.source
+
+        def chosen(age: float | None) -> None:
+            if age is not None:
+                self.post_message(self.ActionRequested(PurgeSessions(source, age)))
+
+        self.app.push_screen(PurgeAgeScreen(), chosen)
+
+    def open_detail(self, row: Row) -> None:
+        session = self._sessions.get(row.key)  # type: ignore[arg-type]
+        if session is not None and self._value is not None:
+            self.app.push_screen(SessionDetailScreen(session, self._value.source))
