@@ -20,7 +20,7 @@ from textual.driver import Driver
 from textual.drivers.linux_driver import LinuxDriver
 
 from backends.actions import Action, Plan, Progress
-from backends.collector import CollectorGroup
+from backends.collector import CollectorGroup, Snapshot
 from backends.host import HostInfo
 from console.action_runner import ActionResult, ActionStatus, run_action
 from console.audit import AuditLog
@@ -29,6 +29,7 @@ from console.header import StatusHeader
 from console.lag import LagProbe, write_lag_log
 from console.lag_overlay import LagOverlay
 from console.main_screen import MainScreen
+from console.pacing import SnapshotPacer, delay_to_tick
 from console.palette import ConsoleCommands
 from console.screens.confirm import ConfirmScreen
 from console.screens.help import HelpScreen, HelpSection
@@ -113,6 +114,7 @@ class OpsConsoleApp(App[int]):
         self.owns_process = owns_process
         self.lag_log = lag_log
         self.probe = LagProbe()
+        self.pacer = SnapshotPacer(lambda name, snapshot: self.panels[name].show_snapshot(snapshot))
         self._unsubscribers: list[Callable[[], None]] = []
         self._probe_tasks: list[asyncio.Task[None]] = []
         self._previous_handlers: dict[int, Any] = {}
@@ -140,8 +142,9 @@ class OpsConsoleApp(App[int]):
     def on_mount(self) -> None:
         for name, panel in self.panels.items():
             collector = self.collectors[name]
-            self._unsubscribers.append(collector.subscribe(panel.show_snapshot))
+            self._unsubscribers.append(collector.subscribe(partial(self._snapshot_arrived, name)))
             panel.show_snapshot(collector.snapshot)
+        self.set_timer(delay_to_tick(self.clock()), self._start_ticking)
         self._probe_tasks.append(asyncio.create_task(self.probe.run(), name="lag-probe"))
         if self.lag_log is not None:
             log = write_lag_log(self.probe, self.lag_log, extra=lambda: asdict(vitals_of(self)))
@@ -157,6 +160,19 @@ class OpsConsoleApp(App[int]):
             for signum in QUIT_SIGNALS:
                 self._previous_handlers[signum] = signal.getsignal(signum)
                 loop.add_signal_handler(signum, lambda: self.call_next(self.action_quit))
+
+    def _snapshot_arrived(self, name: str, snapshot: Snapshot[Any]) -> None:
+        shown = self.panels[name].snapshot  # until a panel has had a value or an error, it waits for none
+        self.pacer.arrived(name, snapshot, first=shown is None or (shown.value is None and shown.error is None))
+
+    def _start_ticking(self) -> None:
+        self.set_interval(1.0, self.tick)
+        self.tick()
+
+    def tick(self) -> None:
+        """Once a second (console.pacing): new snapshots, the status lines' ages, the clock."""
+        self.pacer.flush()
+        self.main.tick()
 
     async def shutdown(self) -> None:
         """Stop collectors and probes; safe to call twice.
@@ -194,6 +210,7 @@ class OpsConsoleApp(App[int]):
 
     def refresh_panel(self, name: str) -> None:
         """Collect one panel now, off the loop; joins a collection already running."""
+        self.pacer.expedite(name)
         self.run_worker(self.collectors[name].refresh(force=True), group="refresh", exit_on_error=False)
 
     def action_pause(self) -> None:
@@ -268,10 +285,16 @@ class OpsConsoleApp(App[int]):
             ui=ScreenActionUI(self),
             audit=self.audit,
             read_only=self.config.read_only,
-            refresh=lambda name: self.collectors[name].refresh(force=True),
+            refresh=self._refresh_after_action,
         )
         self.notify(result.message, severity=SEVERITY[result.status])  # type: ignore[arg-type]
         return result
+
+
+    async def _refresh_after_action(self, name: str) -> object:
+        """An action's own refresh: its result is drawn as soon as it is collected."""
+        self.pacer.expedite(name)
+        return await self.collectors[name].refresh(force=True)
 
 
 def _explain(binding: Binding) -> str:

@@ -25,7 +25,7 @@ def format_uptime(seconds: float | None) -> str:
 
 
 class StatusHeader(Widget):
-    """Ticks every second; reads nothing but the clock (host facts were read at start)."""
+    """Redrawn on the screen's tick (console.pacing); reads nothing but the clock (host facts were read at start)."""
 
     DEFAULT_CSS = """
     StatusHeader { dock: top; height: 1; background: $panel; color: $foreground; }
@@ -38,9 +38,6 @@ class StatusHeader(Widget):
         super().__init__(**kwargs)  # type: ignore[arg-type]
         self.host = host
         self.clock = clock
-
-    def on_mount(self) -> None:
-        self.set_interval(1.0, self.refresh)
 
     def render(self) -> Text:
         now = self.clock()

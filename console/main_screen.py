@@ -105,6 +105,12 @@ class MainScreen(Screen[None]):
         for panel in self.panels:
             panel.set_shown(not covered and (grid or panel is self.active))
 
+    def tick(self) -> None:
+        """The app's second (console.pacing): the clock and every shown panel's ages move."""
+        self.query_one(StatusHeader).refresh()
+        for panel in self.panels:
+            panel.tick()
+
     # -- which panel is active -------------------------------------------------------
 
     @property

@@ -72,7 +72,6 @@ class Panel(Widget, can_focus=True):
         yield from ()
 
     def on_mount(self) -> None:
-        self.set_interval(1.0, self.update_status)
         if self.snapshot is not None:
             self.show_snapshot(self.snapshot)
 
@@ -101,6 +100,11 @@ class Panel(Widget, can_focus=True):
 
     def render_snapshot(self, snapshot: Snapshot[Any]) -> None:
         """Subclasses redraw their body from the snapshot's value here."""
+
+    def tick(self) -> None:
+        """Each second, from the screen's one tick (console.pacing): the ages move."""
+        if self.is_mounted:
+            self.update_status()
 
     def update_status(self) -> None:
         """Re-word the status line; ages move every second even when nothing else does."""

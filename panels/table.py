@@ -306,9 +306,17 @@ class VirtualTable(ScrollView, can_focus=True):
         if self.view != self._header_view:
             self.refresh(Region(0, 0, width, 1))
         for line in range(max(len(shown), len(now))):
-            same_row = line < len(shown) and line < len(now) and shown[line] == now[line]
+            same_row = line < len(shown) and line < len(now) and self._looks(shown[line]) == self._looks(now[line])
             if not same_row or (cursor_line != old_cursor_line and line in (cursor_line, old_cursor_line)):
                 self.refresh(Region(0, line + 1, width, 1))
+
+    def _looks(self, row: Row) -> tuple[object, ...]:
+        """What a row's line shows. Its values may change while this does not (an age of
+        3,600.2 s and one of 3,601.2 s both read "1.0h"), and then the line needs no repaint."""
+        return (row.style, *(
+            (column.format(value), column.style(value) if column.style is not None else None)
+            for column, value in zip(self.columns, row.values, strict=True)
+        ))
 
     # -- layout ----------------------------------------------------------------------
 

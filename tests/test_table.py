@@ -908,3 +908,30 @@ async def test_selection_returns_the_key_and_values_of_the_cursor_row() -> None:
         assert selected == source.rows[PAGE + 1]
         assert table.selected_key == f"k{PAGE + 1}"
         assert selected.values == (PAGE + 1, f"name-{PAGE + 1}", STATES[(PAGE + 1) % 3])
+
+
+async def test_new_values_that_read_the_same_repaint_no_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An age of 3,600.2 s and of 3,601.2 s both read "1h": only lines whose text changed repaint."""
+    cols = [Column("id"), Column("age", numeric=True, format=lambda seconds: f"{seconds // 3600:.0f}h")]
+
+    def aged(now: float) -> RowSet:
+        return RowSet.build(Row(f"k{n}", (f"k{n}", now - n)) for n in range(20))
+
+    app = TableApp(aged(3600.0 * 5 + 100), cols)
+    async with app.run_test(size=SIZE) as pilot:
+        table = app.table
+        await pilot.pause()
+        refreshed: list[Region] = []
+        real_refresh = table.refresh
+
+        def counting_refresh(*regions: Region, **kwargs: Any) -> Any:
+            refreshed.extend(regions)
+            return real_refresh(*regions, **kwargs)
+
+        monkeypatch.setattr(table, "refresh", counting_refresh)
+        table.show_rows(aged(3600.0 * 5 + 101))  # every value new, every text the same
+        assert refreshed == []
+        table.show_rows(aged(3600.0 * 6 + 5))  # rows k0-k5 now read "6h"
+        assert sorted(region.y for region in refreshed) == [1, 2, 3, 4, 5, 6]
+        await pilot.pause()
+        assert [line.split() for line in lines(table)[1:8]] == [*([f"k{n}", "6h"] for n in range(6)), ["k6", "5h"]]

@@ -103,6 +103,28 @@ async def test_rows_are_built_in_a_worker_thread_and_shown():
         assert "4 fruits" in str(app.panel.query_one("#summary", Static).render())
 
 
+async def test_a_quick_build_runs_on_the_loop_and_a_slow_one_stays_in_a_thread(monkeypatch):
+    """The first build is timed in a thread; measured quick, the next is built at once, on the
+    loop (no thread round trip, no screen update of its own); measured slow, it stays off."""
+    monkeypatch.setattr("panels.table_panel.INLINE_BUILD_S", 10.0)  # any build is quick: no timing in a test
+    app = PanelApp()
+    async with app.run_test(size=(80, 20)) as pilot:
+        await settle(app, pilot)
+        panel = app.panel
+        assert threading.main_thread().ident not in panel.row_threads  # the first build: not yet timed
+        panel.row_threads.clear()
+        panel.show_snapshot(Snapshot(name="ports", value=[("kiwi", 2)], taken_at=time.time()))
+        assert keys_on_screen(panel) == ["kiwi"]  # shown before anything was awaited
+        assert panel.row_threads == {threading.main_thread().ident}
+        monkeypatch.setattr("panels.table_panel.INLINE_BUILD_S", 0.0)  # no build is quick enough now
+        panel.row_threads.clear()
+        panel.show_snapshot(Snapshot(name="ports", value=FRUITS, taken_at=time.time()))
+        assert keys_on_screen(panel) == ["kiwi"]
+        await settle(app, pilot)
+        assert keys_on_screen(panel) == ["pear", "apple", "fig", "plum"]
+        assert threading.main_thread().ident not in panel.row_threads
+
+
 async def test_focusing_the_panel_puts_keys_on_its_table():
     app = PanelApp()
     async with app.run_test(size=(80, 20)) as pilot:

@@ -25,8 +25,9 @@ from panels.status import format_age
 from panels.table import Column, VirtualTable
 from panels.table_panel import TablePanel
 
-#: An unchanged value is redrawn this often, so the ages move.
-AGE_REDRAW_S = 1.0
+#: An unchanged value is redrawn at most this often, so the ages move: a little under the
+#: screen's one-second tick, so that every tick redraws them.
+AGE_REDRAW_S = 0.9
 #: What `f` steps through: every state, then no filter.
 FILTER_CYCLE: tuple[SessionState | None, ...] = (*STATES, None)
 
@@ -89,6 +90,12 @@ class SessionsPanel(TablePanel):
     def _render_current(self) -> None:
         if self.snapshot is not None:
             self._drawn_at = None
+            self.render_snapshot(self.snapshot)
+
+    def tick(self) -> None:
+        """The ages move even while the registry is quiet."""
+        super().tick()
+        if self.snapshot is not None and self.shown and self._drawn_at is not None:
             self.render_snapshot(self.snapshot)
 
     def render_snapshot(self, snapshot: Snapshot[Any]) -> None:
