@@ -2,7 +2,8 @@
 
 Subclasses say which columns they have and how a snapshot's value becomes rows;
 the rows are built in a worker thread (a value with 100,000 sessions never builds
-its rows on the event loop) and a newer snapshot supersedes an older build. A table
+its rows on the event loop), one build at a time, the newest snapshot that arrived
+meanwhile next (older ones are never built). A table
 whose last build took under INLINE_BUILD_S builds on the loop instead: the thread's
 round trip would cost more, and its rows would land in a screen update of their own
 instead of the tick's (console.pacing).
@@ -84,6 +85,9 @@ class TablePanel(Panel):
 
     #: How long the last build of the rows took (None: not built yet, so not known to be quick).
     _build_s: float | None = None
+    #: A build runs in a thread; the newest value that arrived meanwhile waits for it.
+    _building = False
+    _waiting: Any = None
 
     def render_snapshot(self, snapshot: Snapshot[Any]) -> None:
         self.render_summary(snapshot.value)
@@ -91,10 +95,14 @@ class TablePanel(Panel):
             return
         if self._build_s is not None and self._build_s < INLINE_BUILD_S:
             self.workers.cancel_group(self, "rows")  # an older build must not land after this one
+            self._waiting, self._building = None, False
             self.table.show_rows(self._build_rows(snapshot.value))
             return
-        # exclusive: a build still running for an older value is cancelled, never shown.
-        self.run_worker(self._show_rows_of(snapshot.value), group="rows", exclusive=True)
+        if self._building:
+            self._waiting = snapshot.value  # built when the running build ends; an older waiting one is dropped
+            return
+        self._building = True
+        self.run_worker(self._show_rows_of(snapshot.value), group="rows")
 
     def _build_rows(self, value: Any) -> RowSet:
         started = time.perf_counter()
@@ -103,9 +111,17 @@ class TablePanel(Panel):
         return rows
 
     async def _show_rows_of(self, value: Any) -> None:
-        rows = await asyncio.to_thread(self._build_rows, value)
-        if self.is_mounted:
-            self.table.show_rows(rows)
+        """One build at a time: a thread cannot be stopped, so superseding a running build
+        (as an exclusive worker does) left it running beside the next; under a churning
+        100,000-session registry three such builds shared the CPU and none finished soon."""
+        try:
+            while value is not None:
+                rows = await asyncio.to_thread(self._build_rows, value)
+                if self.is_mounted:
+                    self.table.show_rows(rows)
+                value, self._waiting = self._waiting, None
+        finally:
+            self._building = False
 
     # -- keys ------------------------------------------------------------------------
 

@@ -125,6 +125,36 @@ async def test_a_quick_build_runs_on_the_loop_and_a_slow_one_stays_in_a_thread(m
         assert threading.main_thread().ident not in panel.row_threads
 
 
+async def test_one_build_at_a_time_and_only_the_newest_waiting_value_is_built(monkeypatch):
+    """A thread cannot be stopped: while one build runs, newer values wait, and of those only
+    the newest is built next (three builds sharing the CPU made none of them finish soon)."""
+    monkeypatch.setattr("panels.table_panel.INLINE_BUILD_S", 0.0)  # every build in a thread
+    app = PanelApp()
+    async with app.run_test(size=(80, 20)) as pilot:
+        await settle(app, pilot)
+        panel = app.panel
+        release = threading.Event()
+        built: list[Any] = []
+        rows_of = panel.rows_of
+
+        def slow_rows_of(value: Any) -> Iterable[Row]:
+            built.append(value)
+            release.wait(10)
+            return rows_of(value)
+
+        panel.rows_of = slow_rows_of  # type: ignore[method-assign]
+        values = [[("a", 1)], [("b", 2)], [("c", 3)], [("d", 4)]]
+        for value in values:
+            panel.show_snapshot(Snapshot(name="ports", value=value, taken_at=time.time()))
+            await pilot.pause()
+        assert built == [values[0]]  # the others wait; the first is still being built
+        release.set()
+        await settle(app, pilot)
+        await settle(app, pilot)
+        assert built == [values[0], values[3]]
+        assert keys_on_screen(panel) == ["d"]
+
+
 async def test_focusing_the_panel_puts_keys_on_its_table():
     app = PanelApp()
     async with app.run_test(size=(80, 20)) as pilot:
