@@ -290,7 +290,6 @@ class OpsConsoleApp(App[int]):
         self.notify(result.message, severity=SEVERITY[result.status])  # type: ignore[arg-type]
         return result
 
-
     async def _refresh_after_action(self, name: str) -> object:
         """An action's own refresh: its result is drawn as soon as it is collected."""
         self.pacer.expedite(name)
