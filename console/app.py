@@ -114,7 +114,7 @@ class OpsConsoleApp(App[int]):
         self.owns_process = owns_process
         self.lag_log = lag_log
         self.probe = LagProbe()
-        self.pacer = SnapshotPacer(lambda name, snapshot: self.panels[name].show_snapshot(snapshot))
+        self.pacer = SnapshotPacer(self._show_snapshot)
         self._unsubscribers: list[Callable[[], None]] = []
         self._probe_tasks: list[asyncio.Task[None]] = []
         self._previous_handlers: dict[int, Any] = {}
@@ -165,12 +165,18 @@ class OpsConsoleApp(App[int]):
         shown = self.panels[name].snapshot  # until a panel has had a value or an error, it waits for none
         self.pacer.arrived(name, snapshot, first=shown is None or (shown.value is None and shown.error is None))
 
+    def _show_snapshot(self, name: str, snapshot: Snapshot[Any]) -> None:
+        if self.is_running:  # once Textual is removing the panels, their widgets may already be gone
+            self.panels[name].show_snapshot(snapshot)
+
     def _start_ticking(self) -> None:
         self.set_interval(1.0, self.tick)
         self.tick()
 
     def tick(self) -> None:
         """Once a second (console.pacing): new snapshots, the status lines' ages, the clock."""
+        if not self.is_running:
+            return  # the first tick is timed to the wall clock and may fire while the app closes
         self.pacer.flush()
         self.main.tick()
 

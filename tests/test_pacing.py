@@ -86,3 +86,19 @@ async def test_r_draws_its_collection_at_once(build_app) -> None:
         await pilot.press("r")
         await app.workers.wait_for_complete()
         assert app.panels["ports"].snapshot is app.collectors["ports"].snapshot
+
+
+async def test_a_tick_or_a_snapshot_that_comes_while_the_app_closes_draws_nothing(build_app) -> None:
+    """The first tick is timed to the wall clock, so it can fire while Textual removes the panels.
+
+    CI saw it: the panel was still mounted, its status line already gone, and the tick's
+    query raised. After the app is gone, both ways in must be quiet.
+    """
+    app = build_app()
+    async with app.run_test(size=(160, 48)) as pilot:
+        await pilot.pause()
+        collector = app.collectors["ports"]
+        await collector.refresh(force=True)
+    app.tick()
+    app._snapshot_arrived("ports", collector.snapshot)
+    app.pacer.arrived("ports", collector.snapshot, first=True)
