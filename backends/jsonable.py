@@ -11,9 +11,16 @@ from typing import Any
 
 from backends.collector import Snapshot
 
+#: The metadata key of a dataclass field that JSON leaves out.
+JSON_SKIP = "json_skip"
+
 
 def to_jsonable(obj: Any) -> Any:
-    """Dataclasses become objects, enums their values, paths strings, NaN/inf null."""
+    """Dataclasses become objects, enums their values, paths strings, NaN/inf null.
+
+    A dataclass field with ``metadata={JSON_SKIP: True}`` is the panel's working state
+    (an index, a change log), not part of the `snapshot --json` contract: it is left out.
+    """
     if obj is None or isinstance(obj, bool | int | str):
         return obj
     if isinstance(obj, float):
@@ -23,7 +30,9 @@ def to_jsonable(obj: Any) -> Any:
     if isinstance(obj, PurePath):
         return str(obj)
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        return {f.name: to_jsonable(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+        return {
+            f.name: to_jsonable(getattr(obj, f.name)) for f in dataclasses.fields(obj) if not f.metadata.get(JSON_SKIP)
+        }
     if isinstance(obj, Mapping):
         return {str(key): to_jsonable(value) for key, value in obj.items()}
     if isinstance(obj, list | tuple | set | frozenset):

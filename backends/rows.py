@@ -340,12 +340,13 @@ class RowSet:
         return self.positions.get(key)
 
     def updated(self, upserts: Iterable[Row] = (), removed: Iterable[Hashable] = (),
-                cancelled: threading.Event | None = None) -> RowSet:
+                cancelled: threading.Event | None = None, *, at_start: bool = False) -> RowSet:
         """A new set with a collector's changes: what an event cursor reports since last time.
 
         ``removed`` keys are dropped; then each upserted row replaces the row with its key
-        in place or, if the key is not (or no longer) there, is appended, in the order the
-        keys first appear in ``upserts`` (the last row given for a key wins). Keys must be
+        in place or, if the key is not (or no longer) there, is appended (``at_start``: put
+        before the first row, as a newest-first table wants), in the order the keys first
+        appear in ``upserts`` (the last row given for a key wins). Keys must be
         unique. Only the blocks holding changed rows are copied (O(changes) blocks, plus
         O(rows / BLOCK) bookkeeping); the rest is shared with this set, which stays as it
         was. A set that did not come from ``build`` is rebuilt whole.
@@ -353,7 +354,7 @@ class RowSet:
         changes = {row.key: row for row in upserts}
         gone = set(removed)
         if not isinstance(self.positions, Positions) or not isinstance(self.rows, Rows):
-            return RowSet.build(_replayed(self.rows, changes, gone), cancelled)
+            return RowSet.build(_replayed(self.rows, changes, gone, at_start), cancelled)
         stored, index = self.rows, self.positions.index
         touched: dict[int, set[Hashable]] = {}
         for key in gone.union(changes):
@@ -377,7 +378,18 @@ class RowSet:
         kept_keys = {key for keys in touched.values() for key in keys} - dropped_set
         appended = [(row.key, row.values, row.style) for key, row in changes.items() if key not in kept_keys]
         added: dict[Hashable, int] = {}
-        if appended:
+        if appended and at_start:
+            if blocks and len(blocks[0]) < BLOCK:  # fill the first block first, keeping its serial
+                first = blocks.pop(0)
+                room = BLOCK - len(first)
+                blocks.insert(0, _Block.of(first.serial, [*appended[-room:], *first.entries()]))
+                added.update((entry[0], first.serial) for entry in appended[-room:])
+                appended = appended[:-room]
+            ahead = _blocks_of(appended, cancelled)
+            blocks[:0] = ahead
+            for block in ahead:
+                added.update(dict.fromkeys(block.keys, block.serial))
+        elif appended:
             if blocks and len(blocks[-1]) < BLOCK:  # fill the last block first, keeping its serial
                 last = blocks.pop()
                 room = BLOCK - len(last)
@@ -433,15 +445,13 @@ def _changed_block(block: _Block, keys: set[Hashable], changes: Mapping[Hashable
     return _Block.from_columns(block.serial, kept_keys, tuple(map(tuple, columns)), tuple(styles)), dropped
 
 
-def _replayed(rows: Iterable[Row], changes: Mapping[Hashable, Row], gone: set[Hashable]) -> Iterator[Row]:
+def _replayed(rows: Iterable[Row], changes: Mapping[Hashable, Row], gone: set[Hashable],
+              at_start: bool) -> list[Row]:
     """``updated`` row by row, for sets whose storage it cannot share (not made by ``build``)."""
-    kept: set[Hashable] = set()
-    for row in rows:
-        if row.key in gone:
-            continue
-        kept.add(row.key)
-        yield changes.get(row.key, row)
-    yield from (row for key, row in changes.items() if key not in kept)
+    kept = [changes.get(row.key, row) for row in rows if row.key not in gone]
+    present = {row.key for row in kept}
+    new = [row for key, row in changes.items() if key not in present]
+    return [*new, *kept] if at_start else [*kept, *new]
 
 
 EMPTY = RowSet.build(())

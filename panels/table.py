@@ -179,6 +179,8 @@ class VirtualTable(ScrollView, can_focus=True):
         self._styles: _FrameStyles | None = None
         self._job: asyncio.Task[None] | None = None
         self._job_cancel: threading.Event | None = None
+        #: What each screen line showed when last painted (``_looks``), by line.
+        self._painted: dict[int, tuple[object, ...]] = {}
 
     # -- what is shown ---------------------------------------------------------------
 
@@ -318,6 +320,15 @@ class VirtualTable(ScrollView, can_focus=True):
             for column, value in zip(self.columns, row.values, strict=True)
         ))
 
+    def repaint_moved_lines(self) -> None:
+        """Repaint the lines whose text moved with the clock alone: a column whose format
+        shows a time as an age changes on screen while its row stays the same."""
+        width = self.size.width
+        for line, row in enumerate(self._visible_rows(), start=1):
+            painted = self._painted.get(line)
+            if painted is not None and painted != self._looks(row):
+                self.refresh(Region(0, line, width, 1))
+
     # -- layout ----------------------------------------------------------------------
 
     @property
@@ -387,7 +398,7 @@ class VirtualTable(ScrollView, can_focus=True):
             index = int(self.scroll_y) + y - 1
             if index >= len(self._rows.rows):
                 return Strip.blank(width, base)
-            strip = self._row_strip(self._rows.rows[index], index == self.cursor)
+            strip, self._painted[y] = self._row_strip(self._rows.rows[index], index == self.cursor)
         if scroll_x == 0 and strip.cell_length == width:
             return strip  # the usual case: the columns fill the width exactly
         return strip.crop_extend(scroll_x, scroll_x + width, base)
@@ -403,20 +414,24 @@ class VirtualTable(ScrollView, can_focus=True):
             cells.append(self._fit(label, index, column.numeric))
         return Strip([Segment(SEPARATOR.join(cells), style)])
 
-    def _row_strip(self, row: Row, is_cursor: bool) -> Strip:
-        """One segment per run of cells in the line's style: a plain row is a single segment."""
+    def _row_strip(self, row: Row, is_cursor: bool) -> tuple[Strip, tuple[object, ...]]:
+        """One segment per run of cells in the line's style (a plain row is a single segment),
+        and what the line shows (``_looks``), from the same formatting."""
         styles = self._styles or self._resolve_styles()
         row_base = styles.base + Style.parse(row.style) if row.style else styles.base
         cursor = styles.cursor if is_cursor else None
         line_style = row_base + cursor if cursor is not None else row_base
         segments: list[Segment] = []
         run: list[str] = []
+        looks: list[object] = [row.style]
         for index, column in enumerate(self.columns):
             value = row.values[index]
             if index:
                 run.append(SEPARATOR)
-            text = self._fit(column.format(value), index, column.numeric)
+            formatted = column.format(value)
             cell_style = column.style(value) if column.style is not None else None
+            looks.append((formatted, cell_style))
+            text = self._fit(formatted, index, column.numeric)
             if not cell_style:
                 run.append(text)
                 continue
@@ -427,7 +442,7 @@ class VirtualTable(ScrollView, can_focus=True):
             segments.append(Segment(text, style + cursor if cursor is not None else style))
         if run:
             segments.append(Segment("".join(run), line_style))
-        return Strip(segments)
+        return Strip(segments), tuple(looks)
 
     def _fit(self, text: str, index: int, numeric: bool) -> str:
         width = self._widths[index]

@@ -51,6 +51,11 @@ class TablePanel(Panel):
         it must only read ``value`` (and immutable state of the panel), never widgets."""
         raise NotImplementedError
 
+    def build_rows(self, value: Any) -> RowSet:
+        """The RowSet for a value; runs in a worker thread, one at a time. A panel that can
+        update the rows it built last (from a value that says what changed) overrides this."""
+        return RowSet.build(self.rows_of(value))
+
     def compose_summary(self) -> ComposeResult:
         """Widgets above the table (totals, bars, sparklines)."""
         yield from ()
@@ -106,7 +111,7 @@ class TablePanel(Panel):
 
     def _build_rows(self, value: Any) -> RowSet:
         started = time.perf_counter()
-        rows = RowSet.build(self.rows_of(value))
+        rows = self.build_rows(value)
         self._build_s = time.perf_counter() - started
         return rows
 

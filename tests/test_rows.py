@@ -473,14 +473,17 @@ def test_a_built_rowset_adds_few_objects_for_the_garbage_collector_to_walk(state
 # -- RowSet.updated ---------------------------------------------------------------------------
 
 
-def reference_updated(rows: Sequence[Row], upserts: Sequence[Row], removed: Sequence[Any]) -> list[Row]:
+def reference_updated(rows: Sequence[Row], upserts: Sequence[Row], removed: Sequence[Any],
+                      at_start: bool = False) -> list[Row]:
     """What ``updated`` must equal: drop the removed keys, replace upserted keys in place,
-    append the other upserted keys in the order they first appear (the last row for a key wins)."""
+    append (or put first) the other upserted keys in the order they first appear (the last
+    row for a key wins)."""
     gone = set(removed)
     latest = {row.key: row for row in upserts}
     kept = [latest.get(row.key, row) for row in rows if row.key not in gone]
     kept_keys = {row.key for row in kept}
-    return kept + [row for key, row in latest.items() if key not in kept_keys]
+    new = [row for key, row in latest.items() if key not in kept_keys]
+    return new + kept if at_start else kept + new
 
 
 def assert_indexed(result: RowSet, expected: list[Row]) -> None:
@@ -503,6 +506,21 @@ def test_updated_replaces_in_place_appends_new_keys_and_drops_removed() -> None:
     assert result.rows[-3:] == [Row("new-1", (-11, "failed")), Row(f"k{2 * BLOCK}", (0, "x")), Row("new-2", (-2, "active"))]
     assert result.position("k0") is None and result.position("not-there") is None
     assert_indexed(old, old_rows)  # the set it came from is unchanged
+
+
+def test_updated_at_start_puts_new_keys_first_filling_the_first_block() -> None:
+    """A newest-first table (sessions): new rows go on top, in the order given."""
+    old_rows = [Row(index, (index,)) for index in range(BLOCK + 10)]  # a full block, then 10 rows
+    old = RowSet.build(old_rows)
+    fresh = [Row(f"new-{n}", (n,)) for n in range(3)]
+    first = old.updated([*fresh, Row(4, (-4,))], removed=[1], at_start=True)
+    assert_indexed(first, reference_updated(old_rows, [*fresh, Row(4, (-4,))], [1], at_start=True))
+    assert [row.key for row in first.rows[:4]] == ["new-0", "new-1", "new-2", 0]
+    # the first block now has room (one removed): the next new row fills it, no new block
+    second = first.updated([Row("newer", (9,))], at_start=True)
+    assert second.rows[0].key == "newer" and len(second.rows._blocks) == len(first.rows._blocks)  # type: ignore[attr-defined]
+    wrapped = RowSet(tuple(old_rows), {row.key: index for index, row in enumerate(old_rows)})
+    assert_indexed(wrapped.updated(fresh, [0], at_start=True), reference_updated(old_rows, fresh, [0], at_start=True))
 
 
 def test_updated_shares_the_blocks_it_does_not_touch() -> None:
@@ -555,9 +573,9 @@ CHANGE = st.tuples(st.lists(UPSERT, max_size=12), st.lists(KEY, max_size=8))
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(initial=st.lists(UPSERT, max_size=40, unique_by=lambda row: row.key), changes=st.lists(CHANGE, max_size=6),
-       block=st.integers(1, 5), shard_keys=st.integers(1, 4))
+       block=st.integers(1, 5), shard_keys=st.integers(1, 4), at_start=st.booleans())
 def test_property_updated_equals_a_full_rebuild(
-    initial: list[Row], changes: list[tuple[list[Row], list[int]]], block: int, shard_keys: int
+    initial: list[Row], changes: list[tuple[list[Row], list[int]]], block: int, shard_keys: int, at_start: bool
 ) -> None:
     """Successive updates, with tiny blocks and shards so they cross block boundaries, empty
     and refill blocks, compact and rebuild: each result equals the reference applied to a list."""
@@ -566,8 +584,8 @@ def test_property_updated_equals_a_full_rebuild(
         expected = list(initial)
         for upserts, removed in changes:
             before = list(current.rows)
-            updated = current.updated(upserts, removed)
-            expected = reference_updated(expected, upserts, removed)
+            updated = current.updated(upserts, removed, at_start=at_start)
+            expected = reference_updated(expected, upserts, removed, at_start)
             assert_indexed(updated, expected)
             assert list(current.rows) == before, "the set it came from is unchanged"
             current = updated

@@ -50,6 +50,31 @@ def test_follower_reads_everything_once_then_only_what_changed(url: str):
     follower.close()
 
 
+def test_a_view_says_which_sessions_changed_since_an_earlier_one(url: str):
+    """What lets the panel update its rows in place instead of rebuilding them all."""
+    follower = RegistryFollower(url, gap_events=10)
+    with Registry.open(url) as registry:
+        registry.start("a")
+        registry.start("b")
+        first = run(follower, None)
+        assert first.changed_since(first) == frozenset()
+        registry.complete("a")
+        second = run(follower, first)
+        registry.start("c")
+        registry.stop("b")
+        registry.purge(0, states=["stopped"])
+        third = run(follower, second)
+        assert third.changed_since(second) == {"b", "c"}
+        assert third.changed_since(first) == {"a", "b", "c"}  # a view skipped in between
+        assert third.by_id["a"].state == "completed" and "b" not in third.by_id
+        assert second.by_id["a"].state == "completed"  # each view keeps its own sessions
+        for n in range(12):  # a gap: a full read, after which earlier views say nothing
+            registry.start(f"bulk-{n}")
+        after_gap = run(follower, third)
+        assert follower.full_reads == 2 and after_gap.changed_since(third) is None
+    follower.close()
+
+
 def test_a_failed_run_starts_over_with_a_full_read(url: str):
     follower = RegistryFollower(url)
     with Registry.open(url) as registry:
@@ -69,6 +94,7 @@ async def test_collector_value_follows_the_snapshot_json_contract(url: str):
     snapshot = await collector.refresh()
     value = json.loads(json.dumps(envelope(snapshot, time.time())))["value"]
     assert value["source"] == url and value["cursor"] == 2
+    assert set(value) == {"source", "cursor", "counts", "sessions", "full_reads"}  # no index, no change log
     assert value["counts"] == {"active": 1, "completed": 0, "stopped": 0, "failed": 0, "expired": 0}
     (session,) = value["sessions"]
     assert {k: session[k] for k in ("id", "state", "label", "owner", "progress")} == {

@@ -5,13 +5,14 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from rich.text import Text
 from textual.widgets import OptionList, Static
 
 from backends.catalog import PANEL_NAMES, PANELS
-from backends.collector import Collector, CollectorGroup
+from backends.collector import CollectContext, Collector, CollectorGroup
 from backends.sessions import Registry, SessionState, Tombstone
 from backends.sessions.follow import RegistryFollower
 from console.app import make_app
@@ -20,19 +21,19 @@ from console.config import Config, SessionsConfig
 from console.screens.confirm import ConfirmScreen
 from panels.placeholder import PlaceholderPanel
 from panels.sessions.detail import SessionDetailScreen
-from panels.sessions.panel import SessionsPanel
+from panels.sessions.panel import SessionsPanel, built_rows, updated_rows
 from panels.sessions.purge import PurgeAgeScreen
 from tests.conftest import HOST, CountingCollect
 
 
-def sessions_app(tmp_path: Path, url: str, interval_s: float = 60.0, collect=None):  # type: ignore[no-untyped-def]
+def sessions_app(tmp_path: Path, url: str, interval_s: float = 60.0, collect=None, clock=time.time):  # type: ignore[no-untyped-def]
     collects = {name: CountingCollect(f"{name}-value") for name in PANEL_NAMES}
     collects["sessions"] = collect or RegistryFollower(url)  # type: ignore[assignment]
     group = CollectorGroup({
         name: Collector(name, collects[name], interval_s=interval_s if name == "sessions" else 60, timeout_s=10)
         for name in PANEL_NAMES
     })
-    panels = [SessionsPanel(spec, n) if spec.name == "sessions" else PlaceholderPanel(spec, n)
+    panels = [SessionsPanel(spec, n, clock) if spec.name == "sessions" else PlaceholderPanel(spec, n)
               for n, spec in enumerate(PANELS, start=1)]
     return make_app(Config(sessions=SessionsConfig(url=url)), group, host=HOST,  # type: ignore[arg-type]
                     audit=AuditLog(tmp_path / "audit.log"), autostart=True, panels=panels)
@@ -98,6 +99,55 @@ async def test_rows_colours_title_counts_state_filter_and_live_transitions(tmp_p
             registry.complete("run-1")
         await until(pilot, lambda: shown(panel).get("run-1") == "completed", "the transition")
         assert follower.full_reads == 1
+
+
+def test_rows_are_updated_in_place_and_equal_a_fresh_build(tmp_path):
+    """A collection's few changes touch a few blocks of the rows, not 100,000 rows; the result
+    is what a full build of the same view gives, newest first, with and without a state filter."""
+    url = f"sqlite:///{tmp_path}/s.db"
+    follower = RegistryFollower(url)
+    with Registry.open(url) as registry:
+        for n in range(700):  # three blocks of rows
+            registry.start(f"s-{n:03}")
+        view = follower(CollectContext(previous=None, force=False, deadline=time.monotonic() + 10))
+        built = {wanted: built_rows(view, wanted) for wanted in (None, SessionState.ACTIVE, SessionState.COMPLETED)}
+        registry.complete("s-005")
+        registry.stop("s-650")
+        registry.purge(0, states=["stopped"])
+        registry.start("s-new-1")
+        registry.start("s-new-2")
+        later = follower(CollectContext(previous=view, force=False, deadline=time.monotonic() + 10))
+    follower.close()
+    for wanted, before in built.items():
+        after = updated_rows(before, later)
+        assert after is not None and after.view is later
+        assert list(after.rows.rows) == list(built_rows(later, wanted).rows.rows), wanted
+        if wanted is None:
+            assert [row.key for row in after.rows.rows[:3]] == ["s-new-2", "s-new-1", "s-699"]
+            kept = {id(block) for block in before.rows.rows._blocks}  # type: ignore[attr-defined]
+            assert sum(id(block) in kept for block in after.rows.rows._blocks) >= 1  # type: ignore[attr-defined]
+    # a session older than the newest row coming into the filter cannot go on top: built anew
+    completed = built[SessionState.COMPLETED]
+    assert updated_rows(replace(completed, newest=time.time() + 60), later) is None
+
+
+async def test_ages_move_on_screen_without_a_new_snapshot_or_a_row_build(tmp_path):
+    url = f"sqlite:///{tmp_path}/s.db"
+    populate(url)
+    now = [time.time()]
+    app = sessions_app(tmp_path, url, clock=lambda: now[0])
+    async with app.run_test(size=(160, 48)) as pilot:
+        panel = app.query_one(SessionsPanel)
+        await until(pilot, lambda: len(shown(panel)) == 6, "six sessions")
+        await pilot.press("2")
+        await pilot.pause()
+        rows = panel.table.rows
+        assert "2h" not in app.export_screenshot()
+        now[0] += 7300
+        app.tick()
+        await pilot.pause()
+        assert app.export_screenshot().count("2h") >= 6  # every row's age and last access
+        assert panel.table.rows is rows
 
 
 async def test_enter_shows_history_and_a_session_purged_meanwhile_shows_its_tombstone(tmp_path):

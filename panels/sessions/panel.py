@@ -8,16 +8,23 @@ source is read-only, so there the actions are greyed out.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from dataclasses import dataclass, replace
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
 from textual import on
 from textual.binding import Binding, BindingType
 
-from backends.collector import Snapshot
-from backends.rows import Row
-from backends.sessions import STATES, ExpireSession, PurgeSessions, Session, SessionState, SessionsView, StopSession
+from backends.rows import Row, RowSet
+from backends.sessions import (
+    STATES,
+    ExpireSession,
+    PurgeSessions,
+    Session,
+    SessionState,
+    SessionsView,
+    StopSession,
+)
 from panels.sessions.detail import SessionDetailScreen
 from panels.sessions.purge import PurgeAgeScreen
 from panels.sessions.style import STATE_STYLES
@@ -25,9 +32,6 @@ from panels.status import format_age
 from panels.table import Column, VirtualTable
 from panels.table_panel import TablePanel
 
-#: An unchanged value is redrawn at most this often, so the ages move: a little under the
-#: screen's one-second tick, so that every tick redraws them.
-AGE_REDRAW_S = 0.9
 #: Where session_row puts the state.
 STATE_COLUMN = 3
 #: What `f` steps through: every state, then no filter.
@@ -38,21 +42,70 @@ def _percent(value: Any) -> str:
     return f"{value:.0%}"
 
 
-def _ago(value: Any) -> str:
-    return "" if value is None else format_age(value)
+def _since(timestamp: float | None) -> float | None:
+    """A row keeps the moment, not the age, so that a row changes only when its session
+    does (ages move on screen every second; 100,000 rows rebuilt for it took a core).
+    Negated, it sorts as the age does: youngest first."""
+    return -timestamp if timestamp else None
 
 
 def _state_style(value: Any) -> str | None:
     return STATE_STYLES.get(value)
 
 
-def session_row(session: Session, now: float) -> Row:
+def session_row(session: Session) -> Row:
     return Row(
         session.id,
         (session.id, session.label, session.owner, session.state, session.progress,
-         now - session.created_at if session.created_at else None,
-         now - session.last_access_at if session.last_access_at else None),
+         _since(session.created_at), _since(session.last_access_at)),
     )
+
+
+@dataclass(frozen=True, slots=True)
+class BuiltRows:
+    """The last rows built, with what they were built from: the next view updates them."""
+
+    view: SessionsView
+    state_filter: SessionState | None
+    rows: RowSet
+    #: When the newest session among the rows was created (0: no rows).
+    newest: float
+
+
+def built_rows(view: SessionsView, state_filter: SessionState | None) -> BuiltRows:
+    """All the rows of a view (newest first), built anew."""
+    sessions = [s for s in view.sessions if state_filter is None or s.state is state_filter]
+    newest = sessions[0].created_at if sessions else 0.0
+    return BuiltRows(view, state_filter, RowSet.build(map(session_row, sessions)), newest)
+
+
+def updated_rows(built: BuiltRows, view: SessionsView) -> BuiltRows | None:
+    """The rows of ``view`` from the rows built for an earlier view, or None when they must
+    be built anew: what changed is not known, or a session would not go at the top (the
+    rows are newest first, and a session older than the newest row came back into the
+    state filter)."""
+    changed = view.changed_since(built.view)
+    if changed is None:
+        return None
+    wanted = built.state_filter
+    upserts: list[Row] = []
+    removed: list[str] = []
+    new: list[Session] = []
+    for session_id in changed:
+        session = view.by_id.get(session_id)
+        if session is None or (wanted is not None and session.state is not wanted):
+            removed.append(session_id)
+        elif built.rows.position(session_id) is not None:
+            upserts.append(session_row(session))
+        elif session.created_at < built.newest:
+            return None
+        else:
+            new.append(session)
+    if not (upserts or removed or new):
+        return replace(built, view=view)
+    new.sort(key=lambda session: session.created_at, reverse=True)
+    rows = built.rows.updated([*map(session_row, new), *upserts], removed, at_start=True)
+    return BuiltRows(view, wanted, rows, new[0].created_at if new else built.newest)
 
 
 def title_counts(counts: dict[str, int], state_filter: SessionState | None) -> str:
@@ -78,7 +131,8 @@ class SessionsPanel(TablePanel):
         self._value: SessionsView | None = None
         #: The value before the current one: the rows on screen may still be from it.
         self._previous: SessionsView | None = None
-        self._drawn_at: float | None = None
+        #: Written by the one row build running at a time (TablePanel), read by the next.
+        self._built: BuiltRows | None = None
         self._title = ""
 
     def on_mount(self) -> None:
@@ -91,23 +145,13 @@ class SessionsPanel(TablePanel):
 
     def _render_current(self) -> None:
         if self.snapshot is not None:
-            self._drawn_at = None
             self.render_snapshot(self.snapshot)
 
     def tick(self) -> None:
-        """The ages move even while the registry is quiet."""
+        """The ages move even while the registry is quiet: the lines whose age text moved."""
         super().tick()
-        if self.snapshot is not None and self.shown and self._drawn_at is not None:
-            self.render_snapshot(self.snapshot)
-
-    def render_snapshot(self, snapshot: Snapshot[Any]) -> None:
-        """Redraw on a new value; an unchanged one only once a second, for the ages."""
-        now = self.clock()
-        unchanged = snapshot.value is not None and snapshot.value is self._value
-        if unchanged and self._drawn_at is not None and now - self._drawn_at < AGE_REDRAW_S:
-            return
-        self._drawn_at = now
-        super().render_snapshot(snapshot)
+        if self.is_mounted and self.shown:
+            self.table.repaint_moved_lines()
 
     def columns(self) -> list[Column]:
         return [
@@ -116,13 +160,20 @@ class SessionsPanel(TablePanel):
             Column("owner", max_width=10),
             Column("state", format=str, style=_state_style, max_width=9),
             Column("progress", numeric=True, format=_percent, max_width=8),
-            Column("age", numeric=True, format=_ago, max_width=5),
-            Column("last access", numeric=True, format=_ago, max_width=11),
+            Column("age", numeric=True, format=self._age, max_width=5),
+            Column("last access", numeric=True, format=self._age, max_width=11),
         ]
 
-    def rows_of(self, value: SessionsView) -> Iterable[Row]:
-        now, wanted = self.clock(), self.state_filter
-        return [session_row(s, now) for s in value.sessions if wanted is None or s.state is wanted]
+    def _age(self, since: float | None) -> str:
+        """An age cell: what _since keeps, read against the clock when the line is drawn."""
+        return "" if since is None else format_age(self.clock() + since)
+
+    def build_rows(self, value: SessionsView) -> RowSet:
+        """Update the rows built last with what changed since, else build them all."""
+        built, wanted = self._built, self.state_filter
+        fresh = updated_rows(built, value) if built is not None and built.state_filter is wanted else None
+        self._built = fresh or built_rows(value, wanted)
+        return self._built.rows
 
     def render_summary(self, value: SessionsView | None) -> None:
         if value is None:
@@ -149,13 +200,11 @@ class SessionsPanel(TablePanel):
     def session_of(self, session_id: str) -> Session | None:
         """The session of a row: from the current value, else from the previous one (the rows
         on screen may be from it still, and Enter on a session purged a moment ago opens its
-        tombstone instead of nothing). A scan on a key press, not an index built per snapshot:
-        that took 100,000 sessions 20-40 ms of the loop every second."""
+        tombstone instead of nothing)."""
         for value in (self._value, self._previous):
-            if value is not None:
-                found = next((session for session in value.sessions if session.id == session_id), None)
-                if found is not None:
-                    return found
+            found = None if value is None else value.by_id.get(session_id)
+            if found is not None:
+                return found
         return None
 
     @on(VirtualTable.CursorMoved)
